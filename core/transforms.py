@@ -1,0 +1,221 @@
+"""Coordinate transforms between original image pixels, the model canvas and the patch grid.
+
+Conventions (one place, used everywhere):
+
+* Image coordinates are continuous ``(x, y)`` with the image spanning ``[0, W] x [0, H]``;
+  ``x`` is the column axis, ``y`` the row axis. Arrays are row-major ``(H, W, ...)``.
+* The *canvas* is what the backbone sees (``canvas_w x canvas_h`` pixels). The image is mapped
+  onto it by a per-axis scale and offset: ``x_c = x * sx + ox``, ``y_c = y * sy + oy``.
+* The *grid* is the patch grid of ``grid_w x grid_h`` cells of ``stride`` canvas pixels.
+  Continuous grid coordinates put the centre of cell ``(i, j)`` (row ``i``, column ``j``) at
+  ``(u, v) = (j, i)``, i.e. at canvas pixel ``((j + 0.5) * stride, (i + 0.5) * stride)`` -- the
+  patch-centre convention of section 0 of the method spec. Probe3D's corner convention is
+  available with ``cell_anchor="corner"``.
+* *Normalised* coordinates are those of ``torch.nn.functional.grid_sample`` with
+  ``align_corners=False`` on the patch grid: ``-1`` and ``1`` are the outer edges of the grid.
+
+Three canvas modes:
+
+``pad_center``  sd-dino lineage: resize keeping aspect so the long side is the canvas side, centre
+                the result on a square canvas with zero (black) padding.
+``pad_br_white`` Probe3D: pad bottom/right with white to a square, then resize to the canvas.
+``resize``      plain resize of each axis to the canvas size (aspect not kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .errors import ResolutionError
+
+CanvasMode = Literal["pad_center", "pad_br_white", "resize"]
+CANVAS_MODES: tuple[str, ...] = ("pad_center", "pad_br_white", "resize")
+
+
+@dataclass(frozen=True)
+class CanvasTransform:
+    """Exact mapping between one image's pixels and a feature grid (and back)."""
+
+    image_w: int
+    image_h: int
+    canvas_w: int
+    canvas_h: int
+    sx: float
+    sy: float
+    ox: float
+    oy: float
+    stride: int
+    mode: str
+    # Region of the canvas covered by the image (after resizing), in canvas pixels.
+    content_w: int
+    content_h: int
+    cell_anchor: Literal["center", "corner"] = "center"
+
+    # ------------------------------------------------------------------ construction ---
+    @staticmethod
+    def create(image_size: tuple[int, int], canvas: int | tuple[int, int], stride: int,
+               mode: str = "pad_center", cell_anchor: Literal["center", "corner"] = "center"
+               ) -> CanvasTransform:
+        """Build the transform for an image of ``image_size = (W, H)``.
+
+        ``canvas`` is the canvas side (square) or ``(canvas_w, canvas_h)``; each side must be a
+        multiple of ``stride``. Padding modes need a square canvas.
+        """
+        w, h = int(image_size[0]), int(image_size[1])
+        if w < 1 or h < 1:
+            raise ResolutionError(f"image size must be positive, got {w}x{h}")
+        cw, ch = (int(canvas), int(canvas)) if np.isscalar(canvas) else (int(canvas[0]), int(canvas[1]))
+        if cw % stride or ch % stride or cw <= 0 or ch <= 0:
+            raise ResolutionError(
+                f"resolution {cw}x{ch} is not a multiple of the patch size {stride}; "
+                f"use e.g. {max(stride, round(cw / stride) * stride)}")
+        if mode not in CANVAS_MODES:
+            raise ValueError(f"unknown canvas mode {mode!r}; choose one of {', '.join(CANVAS_MODES)}")
+        if mode == "resize":
+            return CanvasTransform(w, h, cw, ch, cw / w, ch / h, 0.0, 0.0, stride, mode, cw, ch,
+                                   cell_anchor)
+        if cw != ch:
+            raise ResolutionError(f"canvas mode {mode!r} needs a square canvas, got {cw}x{ch}")
+        if mode == "pad_center":
+            s = cw / max(w, h)
+            nw, nh = max(1, round(w * s)), max(1, round(h * s))
+            ox, oy = (cw - nw) // 2, (ch - nh) // 2
+            return CanvasTransform(w, h, cw, ch, nw / w, nh / h, float(ox), float(oy), stride, mode,
+                                   nw, nh, cell_anchor)
+        # pad_br_white: pad to a square of side L = max(W, H) at the top-left, then resize to cw.
+        side = max(w, h)
+        s = cw / side
+        return CanvasTransform(w, h, cw, ch, s, s, 0.0, 0.0, stride, mode,
+                               round(w * s), round(h * s), cell_anchor)
+
+    # ------------------------------------------------------------------ properties -----
+    @property
+    def grid_w(self) -> int:
+        return self.canvas_w // self.stride
+
+    @property
+    def grid_h(self) -> int:
+        return self.canvas_h // self.stride
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the patch grid."""
+        return self.grid_h, self.grid_w
+
+    @property
+    def _anchor(self) -> float:
+        return 0.5 if self.cell_anchor == "center" else 0.0
+
+    # ------------------------------------------------------------------ image <-> canvas
+    def image_to_canvas(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack([xy[..., 0] * self.sx + self.ox, xy[..., 1] * self.sy + self.oy], axis=-1)
+
+    def canvas_to_image(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64)
+        return np.stack([(xy[..., 0] - self.ox) / self.sx, (xy[..., 1] - self.oy) / self.sy], axis=-1)
+
+    # ------------------------------------------------------------------ canvas <-> grid
+    def canvas_to_grid(self, xy: np.ndarray) -> np.ndarray:
+        """Canvas pixels -> continuous grid coordinates ``(u, v)`` (cell centre at integers)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return xy / self.stride - self._anchor
+
+    def grid_to_canvas(self, uv: np.ndarray) -> np.ndarray:
+        uv = np.asarray(uv, dtype=np.float64)
+        return (uv + self._anchor) * self.stride
+
+    # ------------------------------------------------------------------ image <-> grid
+    def image_to_grid(self, xy: np.ndarray) -> np.ndarray:
+        return self.canvas_to_grid(self.image_to_canvas(xy))
+
+    def grid_to_image(self, uv: np.ndarray) -> np.ndarray:
+        return self.canvas_to_image(self.grid_to_canvas(uv))
+
+    def image_to_cell(self, xy: np.ndarray) -> np.ndarray:
+        """Image pixels -> integer cell index ``(row, col)`` containing the point (clipped)."""
+        c = self.image_to_canvas(xy) / self.stride
+        col = np.clip(np.floor(c[..., 0]), 0, self.grid_w - 1).astype(np.int64)
+        row = np.clip(np.floor(c[..., 1]), 0, self.grid_h - 1).astype(np.int64)
+        return np.stack([row, col], axis=-1)
+
+    def cell_to_image(self, rc: np.ndarray) -> np.ndarray:
+        """Integer cell index ``(row, col)`` -> image pixel of the cell anchor (centre)."""
+        rc = np.asarray(rc, dtype=np.float64)
+        return self.grid_to_image(np.stack([rc[..., 1], rc[..., 0]], axis=-1))
+
+    # ------------------------------------------------------------------ grid_sample space
+    def image_to_normalized(self, xy: np.ndarray) -> np.ndarray:
+        """Image pixels -> ``grid_sample`` coordinates in [-1, 1] (align_corners=False)."""
+        c = self.image_to_canvas(xy)
+        if self.cell_anchor == "corner":  # cell corner sits where the centre convention has centre
+            c = c + 0.5 * self.stride
+        return np.stack([2.0 * c[..., 0] / self.canvas_w - 1.0, 2.0 * c[..., 1] / self.canvas_h - 1.0],
+                        axis=-1)
+
+    # ------------------------------------------------------------------ helpers
+    def cell_centers_image(self) -> np.ndarray:
+        """Image coordinates of every cell anchor, shape (grid_h, grid_w, 2) as (x, y)."""
+        jj, ii = np.meshgrid(np.arange(self.grid_w), np.arange(self.grid_h))
+        return self.grid_to_image(np.stack([jj, ii], axis=-1).astype(np.float64))
+
+    def content_mask(self) -> np.ndarray:
+        """Boolean (grid_h, grid_w): cells whose anchor falls inside the image (not padding)."""
+        xy = self.cell_centers_image()
+        return (xy[..., 0] >= 0) & (xy[..., 0] < self.image_w) & (xy[..., 1] >= 0) & (xy[..., 1] < self.image_h)
+
+    def inside_image(self, xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy[..., 0] >= 0) & (xy[..., 0] <= self.image_w) & (xy[..., 1] >= 0) & (xy[..., 1] <= self.image_h)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def render_canvas(image: np.ndarray, t: CanvasTransform) -> np.ndarray:
+    """Place an RGB uint8 image (H, W, 3) on the canvas described by ``t``; float32 in [0, 1].
+
+    Resizing uses bicubic interpolation (antialiased when shrinking, via PIL), consistent with the
+    scale in ``t``: the resized content is exactly ``content_w x content_h`` pixels.
+    """
+    from PIL import Image
+
+    img = np.asarray(image)
+    if img.shape[0] != t.image_h or img.shape[1] != t.image_w:
+        raise ValueError(f"image is {img.shape[1]}x{img.shape[0]}, transform expects {t.image_w}x{t.image_h}")
+    if t.mode == "pad_br_white":
+        side = max(t.image_w, t.image_h)
+        sq = np.full((side, side, 3), 255, dtype=np.uint8)
+        sq[: t.image_h, : t.image_w] = img
+        pil = Image.fromarray(sq).resize((t.canvas_w, t.canvas_h), Image.Resampling.BICUBIC)
+        return np.asarray(pil, dtype=np.float32) / 255.0
+    pil = Image.fromarray(img).resize((t.content_w, t.content_h), Image.Resampling.BICUBIC)
+    out = np.zeros((t.canvas_h, t.canvas_w, 3), dtype=np.float32)
+    ox, oy = int(t.ox), int(t.oy)
+    out[oy: oy + t.content_h, ox: ox + t.content_w] = np.asarray(pil, dtype=np.float32) / 255.0
+    return out
+
+
+def mask_to_grid(mask: np.ndarray, t: CanvasTransform, threshold: float = 0.5) -> np.ndarray:
+    """Resample a boolean image mask (H, W) to the patch grid: True where the covered fraction >= threshold."""
+    from PIL import Image
+
+    m = np.asarray(mask).astype(np.float32)
+    if m.shape != (t.image_h, t.image_w):
+        raise ValueError(f"mask is {m.shape[1]}x{m.shape[0]}, image is {t.image_w}x{t.image_h}")
+    canvas = np.zeros((t.canvas_h, t.canvas_w), dtype=np.float32)
+    if t.mode == "pad_br_white":
+        side = max(t.image_w, t.image_h)
+        sq = np.zeros((side, side), dtype=np.float32)
+        sq[: t.image_h, : t.image_w] = m
+        canvas = np.asarray(Image.fromarray(sq).resize((t.canvas_w, t.canvas_h), Image.Resampling.BILINEAR))
+    else:
+        ox, oy = int(t.ox), int(t.oy)
+        canvas[oy: oy + t.content_h, ox: ox + t.content_w] = np.asarray(
+            Image.fromarray(m).resize((t.content_w, t.content_h), Image.Resampling.BILINEAR))
+    s = t.stride
+    cells = canvas.reshape(t.grid_h, s, t.grid_w, s).mean(axis=(1, 3))
+    return cells >= threshold

@@ -1,0 +1,1 @@
+"""corrviz finetuning: method plug-ins, one trainer, and the ``corrviz-train`` command."""
