@@ -1,0 +1,137 @@
+"""Vision Transformers from timm with corrviz's feature taps and the official DINO position rule.
+
+The blocks, attention and weights are timm's; corrviz only runs the token pipeline itself so that
+(1) any resolution that is a multiple of the patch size works, with the position embeddings
+interpolated exactly as the official DINOv2 / DINO code does (bicubic, antialias off, scale factor
+``(new + 0.1) / old``; timm's own resizing uses a target size and antialiasing and differs by up
+to 2 % relative L2), and (2) any block's ``prenorm`` / ``norm`` output or its attention ``key`` /
+``query`` / ``value`` can be read without a second forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Backbone
+from .registry import BackboneConfig
+
+
+def interpolate_pos_official(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+    """DINOv2/DINO run-time interpolation of (1, M*M, D) patch position embeddings to (grid_h, grid_w).
+
+    Returns the input unchanged when the grid is the native M x M grid (as the official code does).
+    """
+    n, dim = patch_pos.shape[1], patch_pos.shape[2]
+    m = int(round(n ** 0.5))
+    if m * m != n:
+        raise ValueError(f"position embedding of {n} patches is not a square grid")
+    if grid_h == m and grid_w == m:
+        return patch_pos
+    dtype = patch_pos.dtype
+    grid = patch_pos.float().reshape(1, m, m, dim).permute(0, 3, 1, 2)
+    out = F.interpolate(grid, scale_factor=((grid_h + 0.1) / m, (grid_w + 0.1) / m), mode="bicubic",
+                        antialias=False)
+    if out.shape[-2:] != (grid_h, grid_w):
+        raise RuntimeError(f"position interpolation gave {tuple(out.shape[-2:])}, expected {(grid_h, grid_w)}")
+    return out.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, dim).to(dtype)
+
+
+def interpolate_pos_timm(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+    """timm's resampling (target size, bicubic, antialias) for backbones whose papers use it."""
+    from timm.layers import resample_abs_pos_embed
+
+    m = int(round(patch_pos.shape[1] ** 0.5))
+    if grid_h == m and grid_w == m:
+        return patch_pos
+    return resample_abs_pos_embed(patch_pos, new_size=(grid_h, grid_w), old_size=(m, m), num_prefix_tokens=0)
+
+
+class ViTBackbone(Backbone):
+    """A timm VisionTransformer run token by token up to the requested block."""
+
+    def __init__(self, config: BackboneConfig, model: torch.nn.Module, weights_source: str) -> None:
+        super().__init__(config, weights_source)
+        self.model = model
+        self.num_prefix = int(model.num_prefix_tokens)
+        self._pos_prefix = 0 if model.no_embed_class else self.num_prefix
+
+    # -------------------------------------------------------------------- tokens ------
+    def patch_pos_embed(self, grid_h: int, grid_w: int) -> torch.Tensor:
+        patch_pos = self.model.pos_embed[:, self._pos_prefix:]
+        if self.config.pos_interpolation == "official":
+            return interpolate_pos_official(patch_pos, grid_h, grid_w)
+        return interpolate_pos_timm(patch_pos, grid_h, grid_w)
+
+    def prepare_tokens(self, images: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """Normalised images (B, 3, H, W) -> tokens (B, prefix + h*w, D) before the first block."""
+        m = self.model
+        x = m.patch_embed.proj(images)
+        b, _, gh, gw = x.shape
+        x = m.patch_embed.norm(x.flatten(2).transpose(1, 2))
+        x = x + self.patch_pos_embed(gh, gw).to(x.dtype)
+        prefix = []
+        if m.cls_token is not None:
+            prefix.append(m.cls_token.expand(b, -1, -1))
+        if m.reg_token is not None:
+            prefix.append(m.reg_token.expand(b, -1, -1))
+        if prefix:
+            pre = torch.cat(prefix, dim=1)
+            if self._pos_prefix:
+                pre = pre + m.pos_embed[:, : self._pos_prefix].to(pre.dtype)
+            x = torch.cat([pre, x], dim=1)
+        return m.norm_pre(x), gh, gw
+
+    def forward_tokens(self, images: torch.Tensor, layer: int | None = None,
+                       facet: str | None = None) -> tuple[torch.Tensor, int, int]:
+        """Tokens of the tap (B, N, D) including prefix tokens, and the grid size."""
+        idx, facet = self.resolve_tap(layer, facet)
+        x, gh, gw = self.prepare_tokens(self.normalize(images))
+        blocks = self.model.blocks
+        for i in range(idx):
+            x = blocks[i](x)
+        if facet in ("prenorm", "norm"):
+            x = blocks[idx](x)
+            return (self.model.norm(x) if facet == "norm" else x), gh, gw
+        blk = blocks[idx]
+        attn = blk.attn
+        b, n, _ = x.shape
+        qkv = attn.qkv(blk.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        part = {"query": attn.q_norm(q), "key": attn.k_norm(k), "value": v}[facet]
+        return part.transpose(1, 2).reshape(b, n, -1), gh, gw
+
+    def forward_features(self, images: torch.Tensor, layer: int | None = None,
+                         facet: str | None = None) -> torch.Tensor:
+        self.check_resolution(images.shape[-2], images.shape[-1])
+        x, gh, gw = self.forward_tokens(images, layer, facet)
+        patches = x[:, self.num_prefix:]
+        return patches.transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
+
+
+class ConvNeXtBackbone(Backbone):
+    """timm ConvNeXt; ``layer`` is the stage index (0..3, stride 4, 8, 16, 32)."""
+
+    def __init__(self, config: BackboneConfig, model: torch.nn.Module, weights_source: str) -> None:
+        super().__init__(config, weights_source)
+        self.model = model
+
+    def feature_stride(self, layer: int | None = None) -> int:
+        idx = self.config.default_layer if layer is None else layer
+        idx = idx + self.config.depth if idx < 0 else idx
+        return 4 * 2 ** idx
+
+    def feature_dim(self, layer: int | None = None, facet: str | None = None) -> int:
+        idx, _ = self.resolve_tap(layer, facet)
+        return int(self.model.stages[idx].blocks[-1].mlp.fc2.out_features)
+
+    def forward_features(self, images: torch.Tensor, layer: int | None = None,
+                         facet: str | None = None) -> torch.Tensor:
+        idx, facet = self.resolve_tap(layer, facet)
+        self.check_resolution(images.shape[-2], images.shape[-1], idx)
+        x = self.model.stem(self.normalize(images))
+        for i in range(idx + 1):
+            x = self.model.stages[i](x)
+        if facet == "norm":  # channel LayerNorm without affine parameters
+            x = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],)).permute(0, 3, 1, 2)
+        return x
