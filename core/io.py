@@ -19,6 +19,14 @@ import numpy as np
 
 from .errors import ImageLoadError
 
+def _file_mode() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return 0o666 & ~old
+
+
+_MODE = _file_mode()
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -82,6 +90,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _MODE)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -103,6 +112,7 @@ def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Pa
         os.close(fd)
         try:
             yield Path(tmp)
+            os.chmod(tmp, _MODE)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -107,16 +107,13 @@ def dense_sift(
     rows, cols = img.shape[0] // stride, img.shape[1] // stride
     ys = first + stride * np.arange(rows)
     xs = first + stride * np.arange(cols)
-    keypoints = [
-        cv2.KeyPoint(float(x), float(y), kp_size, 0.0) for y in ys.tolist() for x in xs.tolist()
-    ]
+    keypoints = [cv2.KeyPoint(float(x), float(y), kp_size, 0.0) for y in ys.tolist() for x in xs.tolist()]
     # Fixed-parameter extractor: SIFT_create(nfeatures, nOctaveLayers, ...) defaults otherwise.
     sift = cv2.SIFT_create()
     out_kps, desc = sift.compute(img_u8, keypoints)
     if desc is None or len(out_kps) != rows * cols or desc.shape != (rows * cols, 128):
         raise RuntimeError(
-            f"OpenCV SIFT returned {0 if desc is None else len(out_kps)} descriptors, "
-            f"expected {rows * cols}"
+            f"OpenCV SIFT returned {0 if desc is None else len(out_kps)} descriptors, expected {rows * cols}"
         )
     # Put descriptors back on the grid by their (unchanged, integer) coordinates, in case
     # OpenCV reorders keypoints.
@@ -167,11 +164,18 @@ def dense_daisy(
     cell centre; the padding extends at least ``2 * radius`` beyond the image so that the
     largest Gaussian (std ``radius / 2``) sees reflected content rather than skimage's own
     boundary handling. Note that skimage's gradients are forward differences, so its
-    descriptors carry an intrinsic +0.5 px bias in the gradient locations, which is kept as is.
+    descriptors carry an intrinsic +0.5 px bias in the gradient locations, which is kept as is
+    (it is the same for every cell, so the centring contract holds in skimage's own sense). For
+    even strides the 2x2 bilinear resampling changes a DAISY descriptor a little more than a
+    1 px shift would (DAISY varies very smoothly in space); odd strides avoid it.
     """
     img = _validate(gray, stride)
-    for name, val in (("radius", radius), ("rings", rings), ("histograms", histograms),
-                      ("orientations", orientations)):
+    for name, val in (
+        ("radius", radius),
+        ("rings", rings),
+        ("histograms", histograms),
+        ("orientations", orientations),
+    ):
         if int(val) != val or val < 1:
             raise ValueError(f"{name} must be a positive integer, got {val!r}")
     radius = int(radius)

@@ -114,12 +114,29 @@ def _from_hub(repo: str, allow_download: bool) -> tuple[Path | None, str]:
         return None, f"not in the local cache ({where}) and HF_HUB_OFFLINE is set"
     if not allow_download:
         return None, f"not in the local cache ({where}); download not attempted"
+    reachable, why = hub_reachable()
+    if not reachable:
+        return None, f"not in the local cache ({where}) and the hub is unreachable ({why})"
     try:
         got = hfh.hf_hub_download(repo, "model.safetensors", cache_dir=cache)
         return Path(got), ""
     except Exception as exc:  # noqa: BLE001 - network errors come in many types
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return None, f"not in the local cache ({where}) and the download failed ({msg[:160]})"
+
+
+def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
+    """Quick TCP probe of the hub endpoint, so an offline machine fails in seconds, not after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, ""
+    except OSError as exc:
+        return False, f"{host}:{port}: {exc.strerror or exc}"
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
