@@ -1,0 +1,92 @@
+"""Multi-view render metrics (multiview-equivariance finetuning, seed 000).
+
+For ground-truth correspondences x1 -> x2 between two rendered views and predictions x2_pred, with
+e = ||x2 - x2_pred|| / min(W, H) the error normalised by the shorter image side:
+
+* APE = 100 * mean(e)                         (average pixel error, in percent of min(W, H))
+* PCDP@delta = 100 * mean(e < delta)          (percentage of correct dense points), delta in
+  {0.05, 0.1, 0.2}.
+
+Points whose ground truth is invalid (background, occluded in the target) are left out via ``valid``.
+Several view pairs are pooled point by point (:func:`multiview_summary`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputMismatchError
+
+PCDP_DELTAS: tuple[float, ...] = (0.05, 0.1, 0.2)
+
+
+def _np(x: Any, dtype: Any = np.float64) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+def normalised_errors(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int],
+                      valid: np.ndarray | None = None) -> np.ndarray:
+    """Errors ||gt - pred|| / min(W, H) of the valid points; ``image_size`` is (W, H) of view 2."""
+    p, g = _np(pred_xy), _np(gt_xy)
+    if p.shape != g.shape or p.ndim != 2 or p.shape[1] != 2:
+        raise InputMismatchError(f"predictions {p.shape} and ground truth {g.shape} must both be (N, 2)")
+    e = np.linalg.norm(p - g, axis=1) / float(min(image_size))
+    if valid is not None:
+        v = _np(valid, bool)
+        if v.shape != (p.shape[0],):
+            raise InputMismatchError(f"valid {v.shape} must be (N,) with N = {p.shape[0]}")
+        e = e[v]
+    return e
+
+
+@dataclass(frozen=True)
+class MultiviewScores:
+    """APE and PCDP in percent, over ``n_points`` evaluated points."""
+
+    ape: float
+    pcdp: dict[float, float]
+    n_points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ape": self.ape, "pcdp": {str(k): v for k, v in self.pcdp.items()}, "n_points": self.n_points,
+                "units": "percent of min(W, H) (APE) / percent of points (PCDP)"}
+
+
+def scores_from_errors(errors: np.ndarray, deltas: Sequence[float] = PCDP_DELTAS) -> MultiviewScores:
+    """APE / PCDP from normalised errors (N,)."""
+    e = _np(errors).reshape(-1)
+    if e.size == 0:
+        return MultiviewScores(float("nan"), {float(d): float("nan") for d in deltas}, 0)
+    return MultiviewScores(100.0 * float(e.mean()), {float(d): 100.0 * float(np.mean(e < d)) for d in deltas},
+                           int(e.size))
+
+
+def ape(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int],
+        valid: np.ndarray | None = None) -> float:
+    """APE in percent: 100 * mean ||x2 - x2_pred|| / min(W, H)."""
+    return scores_from_errors(normalised_errors(pred_xy, gt_xy, image_size, valid)).ape
+
+
+def pcdp(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int], delta: float,
+         valid: np.ndarray | None = None) -> float:
+    """PCDP@delta in percent: 100 * fraction of points with normalised error < delta."""
+    return scores_from_errors(normalised_errors(pred_xy, gt_xy, image_size, valid), (delta,)).pcdp[float(delta)]
+
+
+def multiview_metrics(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int],
+                      valid: np.ndarray | None = None, deltas: Sequence[float] = PCDP_DELTAS) -> MultiviewScores:
+    """APE and PCDP@deltas of one view pair."""
+    return scores_from_errors(normalised_errors(pred_xy, gt_xy, image_size, valid), deltas)
+
+
+def multiview_summary(view_pairs: Iterable[tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray | None]],
+                      deltas: Sequence[float] = PCDP_DELTAS) -> MultiviewScores:
+    """Pool (pred, gt, image_size, valid) of several view pairs point by point."""
+    errs = [normalised_errors(p, g, s, v) for p, g, s, v in view_pairs]
+    return scores_from_errors(np.concatenate(errs) if errs else np.zeros(0), deltas)
