@@ -19,7 +19,9 @@ def _build_timm(cfg: BackboneConfig) -> torch.nn.Module:
 
     kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 0}
     kwargs.update(cfg.timm_kwargs)
-    return timm.create_model(cfg.timm_name, **kwargs)
+    with torch.random.fork_rng(devices=[]):  # random init is reproducible (seed 0) and leaves global RNG alone
+        torch.manual_seed(0)
+        return timm.create_model(cfg.timm_name, **kwargs)
 
 
 def architecture_signature(state_dict: dict[str, torch.Tensor]) -> dict[str, int | str]:

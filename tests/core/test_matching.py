@@ -104,7 +104,7 @@ def test_dense_mutual_matches_on_permuted_grid():
     h, w = 6, 7
     perm = rng.permutation(h * w)
     src = rng.standard_normal((16, h, w)).astype(np.float32)
-    trg = src.reshape(16, -1)[:, np.argsort(perm)].reshape(16, h, w)  # target cell k holds source cell perm[k]
+    trg = src.reshape(16, -1)[:, perm].reshape(16, h, w)  # target cell k holds source cell perm[k]
     m = dense_matches(fmap(src), fmap(trg))
     assert m.valid.all() and len(m) == h * w
     t = fmap(src).transform

@@ -58,12 +58,12 @@ def test_cells_and_normalised_coordinates():
 
 def test_canvas_rendering_places_pixels_where_transform_says():
     img = np.zeros((90, 150, 3), np.uint8)
-    img[40:50, 100:110] = 255  # bright square centred at (105, 45)
+    img[40:50, 100:110] = (255, 0, 0)  # red square centred at (105, 45)
     for mode in CANVAS_MODES:
         t = CanvasTransform.create((150, 90), 224, 14, mode)
         canvas = render_canvas(img, t)
         assert canvas.shape == (224, 224, 3)
-        ys, xs = np.nonzero(canvas[..., 0] > 0.5)
+        ys, xs = np.nonzero((canvas[..., 0] > 0.5) & (canvas[..., 1] < 0.5))
         centre = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
         assert np.allclose(centre, t.image_to_canvas(np.array([105.0, 45.0])), atol=1.0), mode
         if mode == "pad_br_white":

@@ -11,12 +11,16 @@ from corrviz.core.errors import CheckpointMismatchError, WeightsNotFoundError
 
 
 def _random_state(name: str, seed: int = 0, dtype=torch.float32) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
+    """Weights that differ from any fresh (seed-0) init, so a test passes only if they were really loaded."""
+    g = torch.Generator().manual_seed(1000 + seed)
     bb = create_backbone(name, pretrained=False)
-    return {k: v.to(dtype).contiguous() for k, v in bb.model.state_dict().items()}
+    return {k: (v + torch.randn(v.shape, generator=g) * 0.01).to(dtype).contiguous()
+            for k, v in bb.model.state_dict().items()}
 
 
 def _assert_loaded(bb, state):
+    fresh = create_backbone(bb.name, pretrained=False).model.state_dict()
+    assert not torch.equal(fresh["blocks.0.attn.qkv.weight"], bb.model.state_dict()["blocks.0.attn.qkv.weight"])
     for k, v in bb.model.state_dict().items():
         assert torch.equal(v, state[k].to(v.dtype)), k
 

@@ -1,0 +1,257 @@
+"""The evaluation runner: one library call per benchmark run, usable from a worker thread.
+
+``evaluate(benchmark, data_root, extractor, matcher, limit, progress, on_result)`` opens the
+dataset, extracts (or loads cached) features, runs the keypoint-transfer or tracking pipeline and
+returns an :class:`EvalResult` whose numbers each carry the full protocol. ``progress`` reports and
+cancels (``Progress.cancel`` stops the run at the next pair); ``on_result`` is called with each
+pair's / clip's outcome as soon as it exists, so a GUI can plot while the run goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..datasets import get_dataset
+from ..datasets.base import BaseDataset
+from ..errors import DatasetError
+from ..features import FeatureExtractor
+from ..metrics import pck_curve
+from ..progress import Progress
+from .cache import FeatureStore, describe_cache
+from .keypoints import KAP_ALPHAS, Skip, run_pairs
+from .result import EvalResult, kap_rows, pck_rows, row
+from .spec import ExtractorSpec, MatcherSpec, as_matcher, build_extractor, extractor_protocol, matcher_protocol
+from .tracking import run_clips
+
+EVAL_ALPHAS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.15, 0.2)
+CURVE_ALPHAS: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 21))
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """How a benchmark name maps onto a loader and a pipeline."""
+
+    name: str
+    dataset: str
+    task: str  # "keypoints" | "tracking"
+    folder: str  # folder name under a shared data root
+    full_size: int | None  # size of the standard evaluation set (for the subset-size note)
+    default_options: tuple[tuple[str, Any], ...] = ()
+    kap_default: bool = False
+    description: str = ""
+
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
+    Benchmark("spair", "spair", "keypoints", "SPair-71k", 12234, (("split", "test"),), True,
+              "SPair-71k test pairs, PCK (bbox) + KAP where ImageAnnotation is present"),
+    Benchmark("pfpascal", "pfpascal", "keypoints", "PF-PASCAL", 299, (), False,
+              "PF-PASCAL test pairs, PCK (img)"),
+    Benchmark("pfwillow", "pfwillow", "keypoints", "PF-WILLOW", 900, (), False,
+              "PF-WILLOW 900 ordered pairs, PCK (bbox of the target keypoints)"),
+    Benchmark("ap10k", "ap10k", "keypoints", "AP-10K", None, (("kind", "all"),), False,
+              "AP-10K pairs (kind: intra-species / cross-species / cross-family / all)"),
+    Benchmark("tapvid_davis", "tapvid_davis", "tracking", "tapvid_davis", 30, (), False,
+              "TAP-Vid DAVIS pickle: OA, delta_avg, AJ at 256x256"),
+    Benchmark("tapvid_folder", "tapvid_folder", "tracking", "tapvid", None, (), False,
+              "folder of frames + tracks.npz: OA, delta_avg, AJ at 256x256"),
+    Benchmark("badja", "badja", "tracking", "BADJA", None, (), False,
+              "BADJA joints over DAVIS frames: PCK@0.2 with sqrt(mask area)"),
+)}
+_ALIASES = {"spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
+            "ap-10k": "ap10k", "tapvid": "tapvid_davis", "davis": "badja"}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in BENCHMARKS:
+        from ..errors import suggest
+
+        raise DatasetError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}."
+                           + suggest(name, list(BENCHMARKS) + list(_ALIASES)))
+    return BENCHMARKS[key]
+
+
+def open_dataset(bench: Benchmark, data_root: str | Path, options: dict[str, Any] | None = None
+                 ) -> BaseDataset[Any]:
+    """The benchmark's loader over ``data_root``, which may also be the folder holding the
+    dataset's usual folder (e.g. the shared data root holding ``PF-WILLOW``)."""
+    root = Path(data_root)
+    if not root.exists():
+        raise DatasetError(f"{bench.name}: data root {root} does not exist")
+    if (root / bench.folder).is_dir() and bench.dataset not in ("badja",):
+        root = root / bench.folder
+    opts = dict(bench.default_options)
+    opts.update(options or {})
+    return get_dataset(bench.dataset, root, **opts)
+
+
+def _extractor(extractor: ExtractorSpec | FeatureExtractor | str) -> tuple[FeatureExtractor, ExtractorSpec | None]:
+    if isinstance(extractor, FeatureExtractor):
+        return extractor, None
+    spec = ExtractorSpec(extractor) if isinstance(extractor, str) else extractor
+    return build_extractor(spec), spec
+
+
+def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | FeatureExtractor | str,
+             matcher: str | MatcherSpec | Any = "nn", limit: int | None = None,
+             progress: Progress | None = None, on_result: Callable[[Any], None] | None = None, *,
+             alphas: Sequence[float] = EVAL_ALPHAS, norms: Sequence[str] | None = None,
+             kap: bool | None = None, kap_alphas: Sequence[float] = KAP_ALPHAS,
+             dataset_options: dict[str, Any] | None = None, cache_root: str | Path | None = None,
+             use_cache: bool = True, memory_entries: int = 128, query_mode: str = "first",
+             sphere: ExtractorSpec | FeatureExtractor | None = None) -> EvalResult:
+    """Run one benchmark and return its :class:`EvalResult` (see the module docstring).
+
+    ``extractor``: a backbone name, an :class:`ExtractorSpec` or a ready :class:`FeatureExtractor`
+    (whose ``extractions`` counter then shows what this run extracted). ``matcher``: nn / mnn /
+    soft-argmax / combined, a :class:`MatcherSpec`, or a custom matcher (e.g. :class:`OracleMatcher`).
+    ``limit``: evaluate only the first N records (pairs or clips) in the loader's order.
+    ``norms``: PCK normalisations to report (default: every one the pairs support, bbox first).
+    ``kap``: KAP on pairs listing every source-visible keypoint (default: on for SPair).
+    ``use_cache=False`` skips the disk cache; ``memory_entries=0`` turns the in-memory LRU off.
+    ``sphere``: feature source of the sphere maps for the ``combined`` matcher.
+    """
+    t_start = time.perf_counter()
+    bench = get_benchmark(benchmark)
+    m = as_matcher(matcher)
+    if isinstance(m, MatcherSpec) and m.method == "combined" and sphere is None:
+        raise DatasetError("the combined matcher needs sphere maps: pass sphere= (e.g. a checkpoint whose "
+                           "head maps features to the sphere); use nn, mnn or soft-argmax otherwise")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    ds = open_dataset(bench, data_root, dataset_options)
+    records = ds.records()
+    n_available = len(records)
+    if limit is not None:
+        records = records[:limit]
+    skipped: list[Skip] = [Skip(i.item_id, i.reason, "loader") for i in ds.incomplete()]
+    ex, spec = _extractor(extractor)
+    n_extract_before = ex.extractions
+    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
+    sphere_store = None
+    if sphere is not None:
+        sphere_ex, _ = _extractor(sphere)
+        sphere_store = FeatureStore(sphere_ex, cache_root, memory_entries, use_disk=use_cache)
+
+    proto = _protocol(bench, ds, ex, spec, m, n_available, limit, len(records), query_mode)
+    result = EvalResult(bench.name, bench.task, proto)
+    t_eval = time.perf_counter()
+    if bench.task == "keypoints":
+        with_kap = bench.kap_default if kap is None else kap
+        krun = run_pairs(records, store, m, with_kap=with_kap, kap_alphas=tuple(kap_alphas),
+                         sphere_store=sphere_store, progress=progress, on_result=on_result)
+        skipped += krun.skipped
+        pairs = [o.errors for o in krun.outcomes]
+        use_norms = list(norms) if norms is not None else _norms(pairs, ds)
+        result.rows = pck_rows(pairs, alphas, use_norms)
+        if krun.kap:
+            result.rows += kap_rows(krun.kap, krun.kap_pairs)
+        result.curves = {n: {"alpha": list(CURVE_ALPHAS),
+                             **{agg: pck_curve(pairs, CURVE_ALPHAS, n, agg).tolist()  # type: ignore[arg-type]
+                                for agg in ("per_keypoint", "per_image", "macro")}}
+                         for n in use_norms} if pairs else {}
+        result.items = [o.to_dict() for o in krun.outcomes]
+        proto.update(norms=use_norms, alphas=list(alphas), kap_pairs=krun.kap_pairs,
+                     kap_alphas=list(kap_alphas) if krun.kap else [],
+                     kap_definition="min-max over the pair's maps; positive = max within alpha*bbox of the "
+                                    "ground truth, negatives = max outside / global max when hidden; "
+                                    "sklearn AP per category, mean over categories",
+                     n_evaluated=len(krun.outcomes), n_keypoints=int(sum(p.n_keypoints for p in pairs)),
+                     mnn_rejected=int(sum(o.n_rejected for o in krun.outcomes)))
+        n_done = len(krun.outcomes)
+    else:
+        trun = run_clips(records, store, m, query_mode=query_mode, progress=progress, on_result=on_result)
+        skipped += trun.skipped
+        result.items = [o.to_dict() for o in trun.outcomes]
+        result.rows = _tracking_rows(trun.outcomes)
+        proto.update(n_evaluated=len(trun.outcomes), n_queries=int(sum(o.n_queries for o in trun.outcomes)))
+        n_done = len(trun.outcomes)
+    result.skipped = [s.to_dict() for s in skipped]
+    proto["n_skipped"] = len(skipped)
+    proto["skipped_reasons"] = _reason_counts(skipped)
+    elapsed = time.perf_counter() - t_start
+    result.stats = {"seconds_total": elapsed, "seconds_evaluation": time.perf_counter() - t_eval,
+                    "items_per_second": n_done / max(time.perf_counter() - t_eval, 1e-9),
+                    "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
+    return result
+
+
+def _norms(pairs: list[Any], ds: BaseDataset[Any]) -> list[str]:
+    prim = next((r.threshold_norm for r in ds.records()), "bbox")
+    out = [prim]
+    other = "img" if prim == "bbox" else "bbox"
+    attr = "image_size" if other == "img" else "bbox_size"
+    if pairs and all(getattr(p, attr) is not None for p in pairs):
+        out.append(other)
+    return out
+
+
+def _reason_counts(skipped: list[Skip]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in skipped:
+        key = f"{s.stage}: {_reason_kind(s.reason)}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _reason_kind(reason: str) -> str:
+    for pattern, label in (("image", "image missing or unreadable"), ("missing field", "missing field"),
+                           ("different lengths", "keypoint lists of different lengths"),
+                           ("frames missing", "frames missing"), ("no keypoint", "no keypoints")):
+        if pattern in reason:
+            return label
+    return "other"
+
+
+def _tracking_rows(outcomes: list[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if not outcomes:
+        return rows
+    names = [k for k in outcomes[0].metrics if not k.startswith("badja_n_")]
+    for name in names:
+        vals = np.asarray([o.metrics.get(name, np.nan) for o in outcomes], dtype=np.float64)
+        finite = vals[np.isfinite(vals)]
+        norm = "sqrt_mask_area" if name == "badja_pck" else "256px"
+        alpha = 0.2 if name == "badja_pck" else None
+        rows.append(row(name, float(finite.mean()) if finite.size else float("nan"), alpha=alpha, norm=norm,
+                        aggregation="mean over clips", n_pairs=len(outcomes)))
+        for o in outcomes:
+            rows.append(row(name, o.metrics.get(name, float("nan")), alpha=alpha, norm=norm,
+                            aggregation="clip", category=o.clip_id, n_pairs=o.n_queries))
+    return rows
+
+
+def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, spec: ExtractorSpec | None,
+              matcher: Any, n_available: int, limit: int | None, n_used: int, query_mode: str) -> dict[str, Any]:
+    first = ds.records()[0] if len(ds) else None
+    proto: dict[str, Any] = {
+        "benchmark": bench.name, "task": bench.task, "dataset": ds.summary(), "data_root": str(ds.root),
+        **extractor_protocol(ex, spec),
+        "matcher": matcher_protocol(matcher),
+        "threshold_norm": getattr(first, "threshold_norm", None) if bench.task == "keypoints" else (
+            getattr(first, "threshold", None)),
+        "bbox_source": getattr(first, "bbox_source", None),
+        "aggregations": {"per_keypoint": "pool keypoints per category, categories weighted by keypoint count",
+                         "per_image": "mean of per-pair accuracy, categories weighted by pair count",
+                         "macro": "plain mean over categories of per-category per-keypoint PCK"},
+        "subset_size": n_used, "n_available": n_available, "limit": limit,
+        "full_set_size": bench.full_size,
+        "dataset_options": dict(bench.default_options) | {k: v for k, v in getattr(ds, "__dict__", {}).items()
+                                                          if k in ("split", "kind", "resolution")},
+        "corrviz_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if bench.task == "tracking":
+        proto["query_mode"] = query_mode
+        proto["tracking"] = ("nearest neighbour from the query frame into every frame, soft-argmax within "
+                             "track_radius_px of the argmax (image pixels), occluded when the peak cosine "
+                             "similarity < occlusion_threshold")
+    return proto

@@ -1,0 +1,185 @@
+"""What an evaluation run uses: the feature extractor (:class:`ExtractorSpec`) and the matcher
+(:class:`MatcherSpec`, or any :class:`KeypointMatcher` / :class:`TrackMatcher` callable).
+
+Random-init backbones are built under a fixed seed ([0]) so that a "floor" number is
+reproducible, and every backbone's parameters are hashed (:func:`weights_digest`) so two
+different random inits can never share cached features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+
+from ..matching import MATCHERS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets import ClipRecord, PairRecord
+    from ..features import FeatureExtractor, FeatureMap
+    from ..metrics import QuerySet
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """Everything that decides the features. ``None`` fields take the backbone's defaults."""
+
+    backbone: str
+    resolution: int | None = None
+    canvas: str = "pad_center"
+    layer: int | None = None
+    facet: str | None = None
+    checkpoint: str | None = None
+    weights: str | None = None
+    device: str = "cpu"
+    dtype: str = "fp32"
+    batch_size: int = 4
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backbone": self.backbone, "resolution": self.resolution, "canvas": self.canvas,
+                "layer": self.layer, "facet": self.facet, "checkpoint": self.checkpoint, "weights": self.weights,
+                "device": self.device, "dtype": self.dtype, "batch_size": self.batch_size, "seed": self.seed}
+
+
+def build_extractor(spec: ExtractorSpec) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` for ``spec`` with its in-memory cache off (the runner caches).
+
+    Random initialisation happens under ``torch.manual_seed(spec.seed)`` inside a forked RNG, so
+    the caller's random state is untouched.
+    """
+    from ..features import FeatureExtractor, FeatureOptions
+
+    opts = FeatureOptions(resolution=spec.resolution, canvas=spec.canvas, layer=spec.layer, facet=spec.facet,
+                          device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return FeatureExtractor(spec.backbone, opts, checkpoint=spec.checkpoint, cache=None, weights=spec.weights)
+
+
+def weights_digest(extractor: FeatureExtractor) -> str:
+    """SHA-1 over the backbone's parameters and buffers (name, shape, dtype, bytes); '' if it has none."""
+    h = hashlib.sha1()
+    n = 0
+    for name, tensor in sorted(extractor.backbone.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        n += 1
+    return h.hexdigest() if n else ""
+
+
+def extractor_protocol(extractor: FeatureExtractor, spec: ExtractorSpec | None = None) -> dict[str, Any]:
+    """The feature half of a result's protocol: backbone, weights, checkpoint, tap, canvas."""
+    bb = extractor.backbone
+    cfg = bb.config
+    o = extractor.options
+    res = o.resolution
+    return {
+        "backbone": bb.name,
+        "weights_source": bb.weights_source,
+        "weights_digest": weights_digest(extractor),
+        "random_init_seed": spec.seed if spec is not None and bb.weights_source == "random init" else None,
+        "checkpoint": extractor.checkpoint_path,
+        "checkpoint_digest": extractor.checkpoint_digest or None,
+        "resolution": list(res) if isinstance(res, tuple) else res,
+        "canvas": o.canvas,
+        "layer": o.layer,
+        "facet": o.facet,
+        "dtype": o.dtype,
+        "patch_size": bb.feature_stride(o.layer),
+        "position_interpolation": cfg.pos_interpolation,
+        "cell_anchor": "center",
+        "point_sampling": "bilinear on the patch grid (align_corners=False)",
+    }
+
+
+@dataclass(frozen=True)
+class MatcherSpec:
+    """A built-in matcher of :mod:`corrviz.core.matching` with its parameters.
+
+    ``radius`` (cells) and ``beta`` apply to window soft-argmax for keypoint transfer; tracking uses
+    ``track_radius_px`` (seed 000 A.10: soft-argmax within 35 px of the argmax) and
+    ``occlusion_threshold`` (predicted occluded when the peak cosine similarity is below it).
+    ``alpha`` weights the sphere similarity of the ``combined`` matcher.
+    """
+
+    method: str = "nn"
+    radius: int = 7
+    beta: float = 0.02
+    alpha: float = 0.2
+    track_radius_px: float = 35.0
+    occlusion_threshold: float = 0.5
+    restrict_to_image: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in MATCHERS:
+            raise ValueError(f"unknown matcher {self.method!r}; choose one of {', '.join(MATCHERS)}")
+
+    @property
+    def name(self) -> str:
+        return self.method
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"method": self.method,
+                             "target_cells": "image content only (padding excluded)" if self.restrict_to_image
+                             else "all cells"}
+        if self.method in ("soft-argmax", "combined"):
+            d.update(window_radius_cells=self.radius, beta=self.beta)
+        if self.method == "combined":
+            d["sphere_alpha"] = self.alpha
+        if self.method == "mnn":
+            d["non_mutual"] = "counted as incorrect (no prediction)"
+        d.update(track_radius_px=self.track_radius_px, occlusion_threshold=self.occlusion_threshold)
+        return d
+
+
+class KeypointMatcher(Protocol):
+    """A custom keypoint-transfer matcher: returns predicted target points (N, 2) in target pixels."""
+
+    name: str
+
+    def __call__(self, src: FeatureMap, trg: FeatureMap, src_xy: np.ndarray, record: PairRecord) -> np.ndarray: ...
+
+
+class TrackMatcher(Protocol):
+    """A custom tracker: (tracks (Q, T, 2) in frame pixels, predicted occlusion (Q, T) bool)."""
+
+    name: str
+
+    def track(self, maps: list[FeatureMap], queries: QuerySet, clip: ClipRecord) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class OracleMatcher:
+    """Returns the ground truth: PCK must be exactly 1.0 (a check of the whole pipeline)."""
+
+    name = "oracle"
+
+    def __call__(self, src: FeatureMap, trg: FeatureMap, src_xy: np.ndarray, record: PairRecord) -> np.ndarray:
+        return np.asarray(record.trg_kps, dtype=np.float64).copy()
+
+    def track(self, maps: list[FeatureMap], queries: QuerySet, clip: ClipRecord) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(queries.point_index)
+        return clip.points[idx].astype(np.float64).copy(), clip.occluded[idx].copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": "oracle", "note": "returns the ground truth (pipeline check)"}
+
+
+def matcher_protocol(matcher: Any) -> dict[str, Any]:
+    if hasattr(matcher, "to_dict"):
+        return dict(matcher.to_dict())
+    return {"method": str(getattr(matcher, "name", type(matcher).__name__)), "note": "custom matcher"}
+
+
+def as_matcher(matcher: str | MatcherSpec | Any) -> Any:
+    """A :class:`MatcherSpec` from a name; specs and custom matchers pass through."""
+    if isinstance(matcher, str):
+        return MatcherSpec(matcher)
+    return matcher
+

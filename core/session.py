@@ -1,0 +1,493 @@
+"""The session model the app shows: inputs, backbone + options, query points, matches and results.
+
+One evented object (psygnal signals, no Qt) holds everything the user sees; the app's controller
+subscribes to its ``sig*`` signals and the views never talk to each other. The jobs the app runs
+off the GUI thread are plain functions here (:func:`extract_features`, :func:`compute_matches`,
+:func:`compute_dense`) that turn a small request into a result; they take a
+:class:`~corrviz.core.progress.Progress` where they are long, so the app can cancel them.
+
+Heavy libraries (torch through :mod:`corrviz.core.features`) are imported lazily so that the app's
+window can appear before they load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psygnal import Signal
+
+from .errors import InputMismatchError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .features import FeatureMap
+    from .matching import Matches
+    from .progress import Progress
+    from .tracking import Track, VideoFrames
+
+MIN_IMAGE_SIDE = 16
+MATCH_METHODS = ("nn", "mnn", "soft-argmax", "combined")
+# Distinct colours for query points (RGB 0-255), cycled.
+POINT_COLORS: tuple[tuple[int, int, int], ...] = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
+
+
+def point_color(index: int) -> tuple[int, int, int]:
+    return POINT_COLORS[index % len(POINT_COLORS)]
+
+
+@dataclass
+class ImageInput:
+    """One loaded image: a display name, where it came from, and its RGB uint8 pixels (H, W, 3)."""
+
+    name: str
+    rgb: np.ndarray
+    path: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """What the user picked in the backbone panel (``None`` = the backbone's default)."""
+
+    backbone: str = "dense_sift"
+    resolution: int | None = None
+    canvas: str = "pad_center"
+    layer: int | None = None
+    facet: str | None = None
+    device: str = "cpu"
+    checkpoint: str | None = None
+
+    def feature_options(self, batch_size: int = 4) -> Any:
+        from .features import FeatureOptions
+
+        return FeatureOptions(resolution=self.resolution, canvas=self.canvas, layer=self.layer,
+                              facet=self.facet, device=self.device, batch_size=batch_size)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExtractionOptions:
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+
+
+@dataclass(frozen=True)
+class QueryPoint:
+    """A clicked point: the image it was clicked in, image pixel coordinates, and its colour slot."""
+
+    image: int
+    x: float
+    y: float
+    color: int = 0
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        return point_color(self.color)
+
+
+@dataclass
+class PointMatch:
+    """Where one query point lands in one other image."""
+
+    query: int  # index into the query point list
+    target: int  # image index
+    xy: tuple[float, float]
+    score: float  # cosine similarity at the match
+    valid: bool
+    confidence: float | None = None  # soft-argmax peak probability, when the method has one
+
+
+@dataclass
+class MatchResult:
+    """Matches of every query point into every other image, plus the selected point's heatmaps."""
+
+    method: str
+    matches: list[PointMatch] = field(default_factory=list)
+    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)  # image index -> (h, w) raster in [0, 1]
+    heatmap_point: int = -1
+    seconds: float = 0.0
+
+    def for_query(self, q: int) -> list[PointMatch]:
+        return [m for m in self.matches if m.query == q]
+
+
+@dataclass
+class FeatureResult:
+    """Feature maps of all images with their joint-PCA overlays and 3-D PCA points."""
+
+    maps: list[FeatureMap]
+    overlays: list[np.ndarray]  # (H, W, 3) uint8 per image, consistent colours
+    points3d: list[np.ndarray]  # (N_i, 3) PCA coordinates of the (foreground) cells
+    cells3d: list[np.ndarray]  # (N_i, 2) the (row, col) of each 3-D point
+    colors3d: list[np.ndarray]  # (N_i, 3) float RGB of each 3-D point
+    seconds: float = 0.0
+    foreground_only: bool = False
+
+
+class Session:
+    """Evented state of one corrviz workbench session. Every setter emits the matching ``sig*``."""
+
+    sigImagesChanged = Signal()
+    sigOptionsChanged = Signal(object)  # ExtractionOptions
+    sigFeaturesChanged = Signal()  # features (or their PCA) were set or cleared
+    sigPointsChanged = Signal()
+    sigMethodChanged = Signal(str)
+    sigMatchesChanged = Signal()
+    sigDenseChanged = Signal()
+    sigSelectionChanged = Signal(int)
+    sigOverlayChanged = Signal()  # opacity / foreground-only / heatmap visibility
+    sigVideoChanged = Signal()
+    sigFrameChanged = Signal(int)
+    sigTrackChanged = Signal()  # also emitted when the video's features change
+    sigMeshChanged = Signal()
+    sigTimingsChanged = Signal(dict)
+
+    def __init__(self) -> None:
+        self.images: list[ImageInput] = []
+        self.options = ExtractionOptions()
+        self.features: FeatureResult | None = None
+        self.points: list[QueryPoint] = []
+        self.method = "soft-argmax"
+        self.matches: MatchResult | None = None
+        self.dense_enabled = False
+        self.dense: Matches | None = None
+        self.selected = -1
+        self.overlay_opacity = 0.5
+        self.foreground_only = False
+        self.video_path: str | None = None
+        self.video_step = 5
+        self.video: VideoFrames | None = None
+        self.video_maps: list[FeatureMap] | None = None
+        self.frame = 0
+        self.track: Track | None = None
+        self.track_query: tuple[int, float, float] | None = None
+        self.mesh_path: str | None = None
+        self.mesh: Any = None
+        self.timings: dict[str, float] = {}
+        self.is_demo = False
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def set_images(self, images: list[ImageInput], demo: bool = False) -> None:
+        for im in images:
+            check_image(im)
+        self.images = list(images)
+        self.is_demo = demo
+        self.features, self.points, self.matches, self.dense, self.selected = None, [], None, None, -1
+        for sig in (self.sigImagesChanged, self.sigFeaturesChanged, self.sigPointsChanged, self.sigMatchesChanged,
+                    self.sigDenseChanged):
+            sig.emit()
+
+    def set_options(self, options: ExtractionOptions) -> None:
+        if options == self.options:
+            return
+        self.options = options
+        self.features, self.matches, self.dense = None, None, None
+        self.sigOptionsChanged.emit(options)
+        self.sigFeaturesChanged.emit()
+        self.sigMatchesChanged.emit()
+        self.sigDenseChanged.emit()
+
+    def set_features(self, result: FeatureResult | None) -> None:
+        self.features = result
+        self.sigFeaturesChanged.emit()
+
+    # -- query points and matches -------------------------------------------------------------------
+    def add_point(self, image: int, x: float, y: float) -> int:
+        if not 0 <= image < len(self.images):
+            raise InputMismatchError(f"no image {image}; {len(self.images)} loaded")
+        w, h = self.images[image].size
+        x, y = float(np.clip(x, 0, w - 1e-3)), float(np.clip(y, 0, h - 1e-3))
+        used = {p.color for p in self.points}
+        color = next((c for c in range(len(POINT_COLORS)) if c not in used), len(self.points))
+        self.points.append(QueryPoint(image, x, y, color))
+        self.selected = len(self.points) - 1
+        self.sigPointsChanged.emit()
+        self.sigSelectionChanged.emit(self.selected)
+        return self.selected
+
+    def set_points(self, points: list[QueryPoint]) -> None:
+        self.points = list(points)
+        self.selected = len(self.points) - 1
+        self.matches = None
+        self.sigPointsChanged.emit()
+        self.sigSelectionChanged.emit(self.selected)
+        self.sigMatchesChanged.emit()
+
+    def clear_points(self) -> None:
+        self.set_points([])
+    def select(self, index: int) -> None:
+        index = index if 0 <= index < len(self.points) else -1
+        if index != self.selected:
+            self.selected = index
+            self.sigSelectionChanged.emit(index)
+
+    def set_method(self, method: str) -> None:
+        if method not in MATCH_METHODS:
+            raise ValueError(f"unknown matcher {method!r}; choose one of {', '.join(MATCH_METHODS)}")
+        if method != self.method:
+            self.method = method
+            self.sigMethodChanged.emit(method)
+
+    def set_matches(self, result: MatchResult | None) -> None:
+        self.matches = result
+        self.sigMatchesChanged.emit()
+
+    def set_dense_enabled(self, on: bool) -> None:
+        self.dense_enabled = bool(on)
+        if not on:
+            self.dense = None
+        self.sigDenseChanged.emit()
+
+    def set_dense(self, matches: Matches | None) -> None:
+        self.dense = matches
+        self.sigDenseChanged.emit()
+
+    def set_overlay(self, opacity: float | None = None, foreground_only: bool | None = None) -> None:
+        if opacity is not None:
+            self.overlay_opacity = float(np.clip(opacity, 0.0, 1.0))
+        if foreground_only is not None:
+            self.foreground_only = bool(foreground_only)
+        self.sigOverlayChanged.emit()
+
+    # -- video and mesh -----------------------------------------------------------------------------
+    def set_video(self, path: str | None, frames: VideoFrames | None, step: int) -> None:
+        self.video_path, self.video, self.video_step = path, frames, int(step)
+        self.video_maps = None
+        self.frame, self.track, self.track_query = 0, None, None
+        self.sigVideoChanged.emit()
+        self.sigTrackChanged.emit()
+        self.sigFrameChanged.emit(0)
+
+    def set_video_features(self, maps: list[FeatureMap] | None) -> None:
+        self.video_maps = maps
+        self.track = None
+        self.sigTrackChanged.emit()
+
+    def set_frame(self, index: int) -> None:
+        n = len(self.video.frames) if self.video is not None else 0
+        index = int(np.clip(index, 0, max(n - 1, 0)))
+        if index != self.frame:
+            self.frame = index
+            self.sigFrameChanged.emit(index)
+
+    def set_track(self, track: Track | None, query: tuple[int, float, float] | None = None) -> None:
+        self.track = track
+        self.track_query = query
+        self.sigTrackChanged.emit()
+
+    def set_mesh(self, path: str | None, mesh: Any) -> None:
+        self.mesh_path, self.mesh = path, mesh
+        self.sigMeshChanged.emit()
+
+    def record_timing(self, name: str, seconds: float) -> None:
+        self.timings[name] = float(seconds)
+        self.sigTimingsChanged.emit(dict(self.timings))
+
+
+# ------------------------------------------------------------------------------------------------
+# Jobs: pure functions from a request to a result (run off the GUI thread by the app).
+# ------------------------------------------------------------------------------------------------
+def check_image(image: ImageInput) -> None:
+    w, h = image.size
+    if image.rgb.ndim != 3 or image.rgb.shape[2] != 3 or image.rgb.dtype != np.uint8:
+        raise InputMismatchError(f"{image.name}: expected an RGB uint8 image, got {image.rgb.dtype} {image.rgb.shape}")
+    if min(w, h) < MIN_IMAGE_SIDE:
+        raise InputMismatchError(
+            f"{image.name}: image is too small ({w}x{h} pixels); corrviz needs at least "
+            f"{MIN_IMAGE_SIDE} pixels on each side to compute features")
+
+
+def load_images(paths: list[str]) -> list[ImageInput]:
+    """Load image files (clear :class:`ImageLoadError` / size errors naming the file)."""
+    from pathlib import Path
+
+    from .io import load_image
+
+    out = []
+    for p in paths:
+        im = ImageInput(Path(p).name, load_image(p), str(p))
+        check_image(im)
+        out.append(im)
+    return out
+
+
+def extract_maps(images: list[np.ndarray], options: ExtractionOptions,
+                 progress: Progress | None = None) -> list[FeatureMap]:
+    """Feature maps of RGB images, one image per step so a cancel stops between images."""
+    from .features import FeatureExtractor
+
+    extractor = FeatureExtractor(options.backbone, options.feature_options(batch_size=1),
+                                 checkpoint=options.checkpoint)
+    return extractor.extract_many(list(images), progress=progress)
+
+
+def extract_features(images: list[ImageInput], options: ExtractionOptions, foreground_only: bool = False,
+                     progress: Progress | None = None) -> FeatureResult:
+    """Extract features of every image plus their joint PCA (overlays and 3-D points)."""
+    t0 = time.perf_counter()
+    maps = extract_maps([im.rgb for im in images], options, progress)
+    result = pca_result(maps, foreground_only)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> FeatureResult:
+    """Joint-PCA overlays (image-sized) and 3-D PCA points of feature maps."""
+    from .pca import fit_joint_pca, joint_pca_rgb, upsample_rgb
+
+    pca = fit_joint_pca(maps, 3, foreground_only)
+    rgbs = joint_pca_rgb(maps, foreground_only=foreground_only, pca=pca)
+    overlays = [upsample_rgb(rgb, fm) for rgb, fm in zip(rgbs, maps, strict=True)]
+    points, cells, colors = [], [], []
+    for rgb, fm in zip(rgbs, maps, strict=True):
+        keep = fm.foreground() if foreground_only else fm.transform.content_mask()
+        rc = np.argwhere(keep)
+        proj = pca.project(fm.unit().double().numpy()[keep.ravel()])
+        points.append(proj.astype(np.float32))
+        cells.append(rc)
+        colors.append(rgb[keep].astype(np.float32))
+    return FeatureResult(maps, overlays, points, cells, colors, foreground_only=foreground_only)
+
+
+def raster_on_image(values: np.ndarray, fm: FeatureMap, max_side: int = 256) -> np.ndarray:
+    """Resample a grid-shaped map (gh, gw) onto the image (nearest cell), at most ``max_side`` px."""
+    t = fm.transform
+    scale = min(1.0, max_side / max(t.image_w, t.image_h))
+    w, h = max(1, round(t.image_w * scale)), max(1, round(t.image_h * scale))
+    xs = (np.arange(w) + 0.5) / scale
+    ys = (np.arange(h) + 0.5) / scale
+    gx, gy = np.meshgrid(xs, ys)
+    cells = t.image_to_cell(np.stack([gx, gy], axis=-1))
+    return np.asarray(values)[cells[..., 0], cells[..., 1]]
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    """Everything needed to match the query points (built on the GUI thread, run off it)."""
+
+    maps: tuple
+    points: tuple[QueryPoint, ...]
+    method: str = "soft-argmax"
+    heatmap_point: int = -1
+    radius: int = 7
+    beta: float = 0.02
+    sphere: tuple | None = None  # per-image sphere FeatureMaps, for the combined matcher
+    heatmap_side: int = 256
+
+
+def compute_matches(req: MatchRequest) -> MatchResult:
+    """Match every query point into every other image; heatmaps for ``req.heatmap_point``."""
+    import torch
+
+    from .matching import match_points, similarity_map
+
+    t0 = time.perf_counter()
+    method = req.method
+    if method == "combined" and req.sphere is None:
+        raise InputMismatchError("the combined matcher needs a sphere-mapper checkpoint; none is loaded")
+    result = MatchResult(method, heatmap_point=req.heatmap_point)
+    maps = list(req.maps)
+    for src in sorted({p.image for p in req.points}):
+        idx = [i for i, p in enumerate(req.points) if p.image == src]
+        xy = np.array([[req.points[i].x, req.points[i].y] for i in idx], dtype=np.float64)
+        for trg in range(len(maps)):
+            if trg == src:
+                continue
+            sphere = (req.sphere[src], req.sphere[trg]) if req.sphere is not None else None
+            m = match_points(maps[src], maps[trg], xy, method=method, radius=req.radius, beta=req.beta,
+                             sphere=sphere)
+            conf = None
+            if method in ("soft-argmax", "combined"):
+                sim = similarity_map(maps[src], xy, maps[trg])
+                prob = torch.softmax(sim.reshape(len(xy), -1) / req.beta, dim=1)
+                conf = prob.max(dim=1).values.numpy()
+            for k, q in enumerate(idx):
+                result.matches.append(PointMatch(q, trg, (float(m.trg_xy[k, 0]), float(m.trg_xy[k, 1])),
+                                                 float(m.score[k]), bool(m.valid[k]),
+                                                 None if conf is None else float(conf[k])))
+    if 0 <= req.heatmap_point < len(req.points):
+        p = req.points[req.heatmap_point]
+        for trg in range(len(maps)):
+            if trg == p.image:
+                continue
+            sim = similarity_map(maps[p.image], np.array([[p.x, p.y]]), maps[trg])[0].numpy()
+            lo, hi = float(sim.min()), float(sim.max())
+            unit = (sim - lo) / max(hi - lo, 1e-9)
+            result.heatmaps[trg] = raster_on_image(unit, maps[trg], req.heatmap_side).astype(np.float32)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def compute_dense(src: FeatureMap, trg: FeatureMap, step: int = 2, max_lines: int = 400) -> Matches:
+    """Mutual-NN matches on the grid, thinned to every ``step``-th cell and at most ``max_lines``."""
+    from .matching import Matches, dense_matches
+
+    m = dense_matches(src, trg, mutual=True)
+    rc = src.transform.image_to_cell(m.src_xy)
+    keep = m.valid & (rc[:, 0] % step == 0) & (rc[:, 1] % step == 0)
+    idx = np.flatnonzero(keep)
+    if len(idx) > max_lines:
+        idx = idx[np.linspace(0, len(idx) - 1, max_lines).round().astype(int)]
+    return Matches(m.src_xy[idx], m.trg_xy[idx], m.score[idx], m.valid[idx], m.method)
+
+
+@dataclass
+class MeshArrays:
+    """A mesh ready for the 3-D view: vertices (V, 3), faces (F, 3), optional colours (V, 3) in [0, 1]."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    vertex_colors: np.ndarray | None = None
+    note: str = ""
+
+
+def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_views: int = 8,
+                     resolution: int = 256, progress: Progress | None = None) -> MeshArrays:
+    """Load and validate a mesh; with ``options``, colour its vertices by the PCA of their features.
+
+    Per-vertex features: the mesh is rendered from ``n_views`` directions, features are extracted
+    from each view and sampled at the projections of the vertices that pass a depth test; a
+    vertex's feature is the mean over the views that see it.
+    """
+    from .render import load_mesh, render_views, validate_mesh
+
+    mesh = validate_mesh(load_mesh(path), str(path))
+    out = MeshArrays(mesh.vertices, mesh.faces, mesh.vertex_colors, "Shaded by the mesh's own colours.")
+    if options is None:
+        return out
+    views = render_views(mesh, n_views=n_views, resolution=resolution, progress=progress)
+    maps = extract_maps([v.rgb for v in views.views], options, progress)
+    acc = np.zeros((len(mesh.vertices), maps[0].dim))
+    seen = np.zeros(len(mesh.vertices))
+    for view, fm in zip(views.views, maps, strict=True):
+        xy, z = view.project(mesh.vertices)
+        col = np.clip(np.floor(xy[:, 0]).astype(int), 0, view.width - 1)
+        row = np.clip(np.floor(xy[:, 1]).astype(int), 0, view.height - 1)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < view.width) & (xy[:, 1] >= 0) & (xy[:, 1] < view.height)
+        depth = view.depth[row, col]
+        vis = inside & view.mask[row, col] & (np.abs(depth - z) < 0.02 * max(float(z.max()), 1e-6))
+        if vis.any():
+            acc[vis] += fm.sample(xy[vis]).double().numpy()
+            seen[vis] += 1
+    if not seen.any():
+        out.note = "No vertex was visible in the rendered views; shown without feature colours."
+        return out
+    feats = acc[seen > 0] / seen[seen > 0, None]
+    feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-9)
+    centred = feats - feats.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    proj = centred @ vt[:3].T
+    lo, hi = np.percentile(proj, 1, axis=0), np.percentile(proj, 99, axis=0)
+    colors = np.full((len(mesh.vertices), 3), 0.35, np.float32)
+    colors[seen > 0] = np.clip((proj - lo) / np.maximum(hi - lo, 1e-9), 0, 1)
+    out.vertex_colors = colors
+    out.note = (f"Vertices coloured by the PCA of {options.backbone} features from {n_views} rendered views "
+                f"({int((seen > 0).sum())} of {len(seen)} vertices seen; unseen ones grey).")
+    return out

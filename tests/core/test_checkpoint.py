@@ -1,0 +1,78 @@
+"""corrviz checkpoints: round trip, LoRA/conv semantics, and rejection of mismatched or foreign files."""
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from corrviz.core.backbones import create_backbone
+from corrviz.core.checkpoint import apply_checkpoint, read_checkpoint, save_checkpoint
+from corrviz.core.errors import CheckpointError, CheckpointMismatchError
+from corrviz.core.features import FeatureExtractor, FeatureOptions
+from corrviz.core.heads import AdaptedBackbone
+
+
+def _adapted():
+    bb = create_backbone("test_dinov2_tiny")
+    return AdaptedBackbone(bb, [{"type": "lora", "rank": 2, "last_blocks": 2},
+                                {"type": "conv", "channels": 32}])
+
+
+def test_zero_initialised_lora_is_identity_then_trained_weights_round_trip(tmp_path):
+    model = _adapted()
+    x = torch.rand(1, 3, 224, 224)
+    base = create_backbone("test_dinov2_tiny")
+    lora_only = AdaptedBackbone(base, [{"type": "lora", "rank": 2, "last_blocks": 2}])
+    with torch.no_grad():
+        assert torch.allclose(lora_only.forward_features(x), create_backbone("test_dinov2_tiny").forward_features(x))
+        for p in model.heads.parameters():  # "train": make every module non-trivial
+            p.add_(torch.randn_like(p) * 0.05)
+        expected = model.forward_features(x)
+    path = save_checkpoint(tmp_path / "run" / "last.safetensors", model, "mef", config={"lr": 1e-5},
+                           feature={"layer": -1, "facet": "norm"})
+    tensors, meta = read_checkpoint(path)
+    assert meta["backbone"] == "test_dinov2_tiny" and meta["method"] == "mef" and meta["config"] == {"lr": 1e-5}
+    restored = apply_checkpoint(create_backbone("test_dinov2_tiny"), path)
+    with torch.no_grad():
+        assert torch.allclose(restored.forward_features(x), expected, atol=1e-6)
+    ex = FeatureExtractor("test_dinov2_tiny", FeatureOptions(resolution=224, canvas="resize"), checkpoint=path,
+                          cache=None)
+    fm = ex.extract(np.zeros((224, 224, 3), np.uint8))
+    assert fm.checkpoint == str(path) and fm.dim == 32
+
+
+def test_checkpoint_for_another_backbone_is_rejected(tmp_path):
+    path = save_checkpoint(tmp_path / "c.safetensors", _adapted(), "mef")
+    other = create_backbone("test_dinov2_tiny_reg4")
+    with pytest.raises(CheckpointMismatchError) as exc:
+        apply_checkpoint(other, path)
+    assert "test_dinov2_tiny" in str(exc.value) and "test_dinov2_tiny_reg4" in str(exc.value)
+
+
+def test_foreign_and_corrupt_files_are_explained(tmp_path):
+    plain = tmp_path / "weights.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(CheckpointError, match="no corrviz metadata"):
+        read_checkpoint(plain)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        read_checkpoint(junk)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.safetensors")
+    pt = tmp_path / "model.pt"
+    pt.write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=".safetensors"):
+        read_checkpoint(pt)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    from corrviz.core.io import atomic_write
+
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target, "w") as fh:
+        fh.write("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
