@@ -115,11 +115,13 @@ def run(args: argparse.Namespace) -> int:
                         f"{ex.options.resolution}px {ex.options.canvas}")
     for col in ("#", "src x", "src y", "trg x", "trg y", "similarity", "valid"):
         table.add_column(col, justify="right")
-    for i, r in enumerate(matches.to_records()):
+    max_rows = 60
+    for i, r in enumerate(matches.to_records()[:max_rows]):
         table.add_row(str(i), f"{r['src_x']:.1f}", f"{r['src_y']:.1f}", f"{r['trg_x']:.1f}", f"{r['trg_y']:.1f}",
                       f"{r['score']:.3f}", "yes" if r["valid"] else "no")
-    if len(matches) <= 40 or args.points:
-        console.print(table)
+    console.print(table)
+    if len(matches) > max_rows:
+        console.print(f"... {len(matches) - max_rows} more matches (all of them with --json)")
     console.print(f"features: {t_extract * 1000:.0f} ms for 2 images; matching: {t_match * 1000:.1f} ms")
 
     if args.json:
