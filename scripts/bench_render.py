@@ -25,7 +25,7 @@ def torus_mesh(triangles: int):
     n_tube = max(int(round(np.sqrt(triangles / 4.0))), 3)
     n_around = max(int(round(triangles / (2.0 * n_tube))), 3)
     rng = np.random.default_rng(0)
-    mesh = assemble([(geons.torus(0.38, 0.14, n_around, n_tube), checker(rng, cells=8))], name="torus")
+    mesh = assemble([(geons.torus(0.3, 0.2, n_around, n_tube), checker(rng, cells=8))], name="torus")
     return normalize_mesh(mesh)
 
 

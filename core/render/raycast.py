@@ -55,17 +55,23 @@ class Raycaster:
         """First intersection of rays (N, 3) + (N, 3); ``t`` is in units of the direction length."""
         import open3d as o3d
 
-        rays = np.concatenate([origins, directions], axis=1).astype(np.float32)
-        if len(rays) == 0:
+        n = len(directions)
+        if n == 0:
             return RayHits(np.zeros(0), np.zeros(0, np.int32), np.zeros((0, 3)))
-        ans = self._scene.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays)), nthreads=0)
-        prim = ans["primitive_ids"].numpy().astype(np.int64)
-        hit = (prim != self._invalid) & np.isfinite(ans["t_hit"].numpy())
-        face = np.where(hit, prim, -1).astype(np.int32)
-        t = np.where(hit, ans["t_hit"].numpy().astype(np.float64), np.inf)
-        uv = ans["primitive_uvs"].numpy().astype(np.float64)
-        bary = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
-        bary[~hit] = 0.0
+        rays = np.empty((n, 6), dtype=np.float32)
+        rays[:, :3] = origins
+        rays[:, 3:] = directions
+        ans = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=0)
+        prim = ans["primitive_ids"].numpy()
+        t_hit = ans["t_hit"].numpy()
+        hit = (prim != self._invalid) & np.isfinite(t_hit)
+        face = np.full(n, -1, dtype=np.int32)
+        face[hit] = prim[hit]
+        t = np.full(n, np.inf)
+        t[hit] = t_hit[hit]
+        uv = ans["primitive_uvs"].numpy()[hit].astype(np.float64)
+        bary = np.zeros((n, 3))
+        bary[hit] = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
         return RayHits(t=t, face=face, bary=bary)
 
     def surface_points(self, hits: RayHits) -> np.ndarray:
@@ -84,25 +90,48 @@ class Raycaster:
         return hits, depth, directions
 
 
-def render_view(raycaster: Raycaster, shader: SurfaceShader, K: np.ndarray, world_to_cam: np.ndarray,
-                width: int, height: int, background: Sequence[int] = (0, 0, 0)) -> View:
-    """Render one view: RGB, z-depth, mask, object-space xyz and face ids."""
+def camera_frame_rays(K: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit directions (H*W, 3) in the camera frame through all pixel centres, and their z (cos_axis)."""
     xy = pixel_centers(width, height)
-    hits, depth, directions = raycaster.cast_pixels(xy, K, world_to_cam)
+    kinv = np.linalg.inv(np.asarray(K, dtype=np.float64))
+    d = xy @ kinv[:, :2].T + kinv[:, 2]
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return d, d[:, 2].copy()
+
+
+def render_view(raycaster: Raycaster, shader: SurfaceShader, K: np.ndarray, world_to_cam: np.ndarray,
+                width: int, height: int, background: Sequence[int] = (0, 0, 0),
+                rays_cam: tuple[np.ndarray, np.ndarray] | None = None) -> View:
+    """Render one view: RGB, z-depth, mask, object-space xyz and face ids.
+
+    ``rays_cam`` (from :func:`camera_frame_rays`) can be shared by all views with the same K and size.
+    """
+    d_cam, cos_axis = camera_frame_rays(K, width, height) if rays_cam is None else rays_cam
+    w2c = np.asarray(world_to_cam, dtype=np.float64)
+    directions = d_cam @ w2c[:3, :3]  # rotate to world: R^T d for each row
+    origin = -w2c[:3, :3].T @ w2c[:3, 3]
+    hits = raycaster.cast(np.broadcast_to(origin, directions.shape), directions)
     mask = hits.hit
-    rgb = np.empty((width * height, 3), np.uint8)
+    sel = np.nonzero(mask)[0]
+    n = width * height
+    depth = np.zeros(n, dtype=np.float32)
+    depth[sel] = hits.t[sel] * cos_axis[sel]  # ray distance -> z-depth
+    rgb = np.empty((n, 3), np.uint8)
     rgb[:] = np.asarray(background, dtype=np.uint8).reshape(1, 3)
-    if np.any(mask):
-        rgb[mask] = shader.shade(hits.face[mask], hits.bary[mask], directions[mask])
-    xyz = raycaster.surface_points(hits)
+    xyz = np.full((n, 3), np.nan, dtype=np.float32)
+    if len(sel):
+        face, bary = hits.face[sel], hits.bary[sel]
+        rgb[sel] = shader.shade(face, bary, directions[sel])
+        corners = raycaster.mesh.vertices[raycaster.mesh.faces[face]]
+        xyz[sel] = np.einsum("nk,nkd->nd", bary, corners)
     return View(
         rgb=rgb.reshape(height, width, 3),
-        depth=depth.astype(np.float32).reshape(height, width),
+        depth=depth.reshape(height, width),
         mask=mask.reshape(height, width),
-        xyz=xyz.astype(np.float32).reshape(height, width, 3),
-        face_id=hits.face.astype(np.int32).reshape(height, width),
+        xyz=xyz.reshape(height, width, 3),
+        face_id=hits.face.reshape(height, width),
         K=np.asarray(K, dtype=np.float64).copy(),
-        world_to_cam=np.asarray(world_to_cam, dtype=np.float64).copy(),
+        world_to_cam=w2c.copy(),
     )
 
 
@@ -133,9 +162,10 @@ def render_poses(mesh: Mesh, world_to_cam: np.ndarray | Sequence[np.ndarray],
     if progress is not None:
         progress.start(len(poses), f"rendering {mesh.name or 'mesh'}")
         progress.check()
+    rays_cam = camera_frame_rays(K, width, height)
     views = []
     for pose in poses:
-        views.append(render_view(raycaster, shader, K, pose, width, height, background))
+        views.append(render_view(raycaster, shader, K, pose, width, height, background, rays_cam))
         if progress is not None:
             progress.step()
     viewset = ViewSet(views=views, mesh=mesh, name=mesh.name,

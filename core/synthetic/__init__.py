@@ -7,6 +7,7 @@
 * :func:`default_dataset` -- N objects x k views rendered on first use and cached.
 * :func:`write_view_set` / :func:`load_view_set` -- one view set on disk (exact round trip).
 * :func:`demo_pair` -- two rendered views of the car with exact ground-truth correspondences.
+* :func:`view_set_record` / :meth:`SyntheticDataset.records` -- records for the evaluation side.
 """
 
 from ..render.storage import load_point_tracks, load_view_set, write_point_tracks, write_view_set
@@ -21,9 +22,10 @@ from .dataset import (
     write_dataset,
 )
 from .objects import GENERATOR_VERSION, build_object, list_objects
+from .records import view_set_record
 
 __all__ = [
     "DEFAULT_OBJECTS", "GENERATOR_VERSION", "SyntheticDataset", "build_object", "cache_dir",
     "default_dataset", "demo_pair", "demo_pair_folder", "list_objects", "load_point_tracks", "load_view_set", "make_object",
-    "write_dataset", "write_point_tracks", "write_view_set",
+    "view_set_record", "write_dataset", "write_point_tracks", "write_view_set",
 ]

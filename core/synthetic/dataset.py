@@ -106,6 +106,17 @@ class SyntheticDataset:
         for i in range(len(self.entries)):
             yield self.load(i)
 
+    def record(self, index: int):  # -> corrviz.core.datasets.base.ViewSetRecord
+        """The evaluation record (paths, cameras, lazy ground-truth correspondence) of one object."""
+        from .records import view_set_record
+
+        entry = self.entries[index]
+        return view_set_record(entry.folder, dataset="corrviz-synthetic", set_id=f"{entry.name}-s{entry.seed}")
+
+    def records(self) -> list:
+        """:meth:`record` for every object."""
+        return [self.record(i) for i in range(len(self.entries))]
+
 
 def write_dataset(root: str | os.PathLike, objects: Sequence[str | Mesh], n_views: int = 42,
                   resolution: int = 512, distance: float = 2.0, focal: float = 560.0, seed: int = 0,

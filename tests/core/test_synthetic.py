@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from corrviz.core import synthetic
 from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.render import load_point_tracks, orbit_poses, render_poses, render_views
@@ -82,7 +81,8 @@ def _assert_views_equal(a, b) -> None:
 
 
 def test_write_load_round_trip_is_exact(tmp_path):
-    vs = render_views(synthetic.make_object("mug"), n_views=3, resolution=40, background=(10, 20, 30))
+    vs = render_poses(synthetic.make_object("mug"), orbit_poses(3, sweep_deg=60.0), resolution=40,
+                      background=(10, 20, 30))
     folder = synthetic.write_view_set(vs, tmp_path / "mug")
     for sub in ("cameras.json", "mesh.npz", "rgb/000.png", "mask/002.png", "geometry/001.npz"):
         assert (folder / sub).exists()
@@ -93,6 +93,7 @@ def test_write_load_round_trip_is_exact(tmp_path):
     xy = np.random.default_rng(0).uniform(0, 40, (500, 2))
     r1, ok1 = vs.correspondence(0, 1, xy)
     r2, ok2 = back.correspondence(0, 1, xy)
+    assert ok1.sum() > 20
     assert np.array_equal(ok1, ok2) and np.array_equal(r1, r2, equal_nan=True)
     # Without the mesh, correspondences fall back to the maps.
     no_mesh = synthetic.load_view_set(folder, load_mesh=False)
@@ -164,3 +165,34 @@ def test_corrviz_data_command(tmp_path, capsys):
     assert main(["objects", str(tmp_path / "bad"), "--objects", "chiar", "--quiet"]) == 2
     assert "Did you mean" in capsys.readouterr().err
     assert main(["mesh", str(tmp_path / "none.obj"), "--out", str(tmp_path / "m"), "--quiet"]) == 2
+
+
+def test_view_set_record_for_evaluation(tmp_path):
+    from corrviz.core.datasets import ViewSetRecord
+
+    ds = synthetic.write_dataset(tmp_path / "ds", ["mug"], n_views=3, resolution=32)
+    rec = ds.records()[0]
+    assert isinstance(rec, ViewSetRecord) and rec.n_views == 3 and rec.image_size == (32, 32)
+    assert all(p.exists() for p in rec.images + rec.masks + rec.depths)
+    vs = ds.load(0)
+    assert np.allclose(rec.cam_to_world[1] @ vs.views[1].world_to_cam, np.eye(4))
+    xy = vs.views[0].foreground_pixels()
+    got, ok = rec.correspond(0, 1, xy)
+    want, ok_want = vs.correspondence(0, 1, xy)
+    assert np.array_equal(ok, ok_want) and np.array_equal(got, want, equal_nan=True)
+    with pytest.raises(DatasetError):
+        synthetic.view_set_record(tmp_path)
+
+
+def test_oracle_scores_ape_zero_pcdp_hundred_on_default_views():
+    from corrviz.core.metrics.multiview import normalised_errors, scores_from_errors
+
+    pair = synthetic.demo_pair(resolution=64)
+    errors = []
+    for a, b in ((0, 1), (1, 0)):
+        xy = pair.views[a].foreground_pixels()
+        gt, valid = pair.correspondence(a, b, xy)
+        oracle = pair.correspondence(a, b, xy)[0]  # a matcher that returns the ground truth
+        errors.append(normalised_errors(oracle, gt, (64, 64), valid))
+    scores = scores_from_errors(np.concatenate(errors))
+    assert scores.n_points > 100 and scores.ape == 0.0 and all(v == 100.0 for v in scores.pcdp.values())
