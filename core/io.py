@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import ImageLoadError
 
+
 def _file_mode() -> int:
     old = os.umask(0)
     os.umask(old)
@@ -76,32 +77,12 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
-    """Open a temporary file next to ``path``; on success rename it over ``path``.
-
-    On any exception the temporary file is removed and ``path`` is left untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
-    """Yield a temporary path for libraries that write by file name; renamed over ``path`` on success.
+    """Yield a temporary path next to ``path``; on success it is renamed over ``path``.
 
-    The temporary name keeps the target's suffix so format detection (``.png``, ``.svg``) works.
+    For libraries that write by file name. The temporary name keeps the target's suffix so format
+    detection (``.png``, ``.svg``) works. On any exception the temporary file is removed and ``path``
+    is left untouched.
     """
 
     @contextlib.contextmanager
@@ -120,6 +101,26 @@ def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Pa
             raise
 
     return _ctx()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary file next to ``path``; on success it is synced and renamed over ``path``."""
+    with atomic_path(path) as tmp, open(tmp, mode) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_json(path: str | os.PathLike, error: type[Exception] = ValueError, what: str = "file") -> Any:
+    """Parse a JSON file; a missing or unreadable file raises ``error`` naming the path."""
+    p = Path(path)
+    if not p.exists():
+        raise error(f"{p}: {what} is missing")
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise error(f"{p}: unreadable JSON ({exc})") from None
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int = 2) -> None:

@@ -36,13 +36,13 @@ def print_backbones() -> None:
         print(f"{name:22s} {cfg.description:48s} {state}")
 
 
-def run_cli(fn: Callable[[], int]) -> int:
+def run_cli(fn: Callable[[], int], prog: str = "corrviz") -> int:
     """Run a command body; corrviz errors print as one clear line with exit code 2."""
     try:
         return fn()
     except CorrvizError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -19,8 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import CorrvizError
 from ..progress import TqdmProgress
+from .common import run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,14 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``corrviz-data``; returns the exit status."""
     args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except CorrvizError as exc:
-        print(f"corrviz-data: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("corrviz-data: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(lambda: _run(args), "corrviz-data")
 
 
 if __name__ == "__main__":

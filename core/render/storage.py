@@ -18,7 +18,6 @@ Loading is exact: every array reads back bit for bit.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError, ImageLoadError, MeshError
-from ..io import atomic_write, load_image, save_image, write_json
+from ..io import atomic_write, load_image, read_json, save_image, write_json
 from .correspondence import PointTracks
 from .mesh import load_mesh_npz, save_mesh_npz
 from .viewset import View, ViewSet
@@ -98,12 +97,7 @@ def load_view_set(folder: str | os.PathLike, load_mesh: bool = True) -> ViewSet:
     """Read a folder written by :func:`write_view_set`; :class:`DatasetError` names what is wrong."""
     root = Path(folder)
     meta_path = root / CAMERAS_FILE
-    if not meta_path.exists():
-        raise DatasetError(f"{root}: not a corrviz view set ({CAMERAS_FILE} is missing)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{meta_path}: unreadable JSON ({exc})") from None
+    meta = read_json(meta_path, DatasetError, "the view set's camera file (not a corrviz view set?)")
     if meta.get("format") != FORMAT:
         raise DatasetError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
     if int(meta.get("version", 0)) > FORMAT_VERSION:

@@ -13,7 +13,6 @@ Dataset layout written by :func:`write_dataset`::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError, MeshError
-from ..io import write_json
+from ..io import read_json, write_json
 from ..progress import Progress
 from ..render import ViewSet, load_view_set, render_poses, sphere_poses, write_view_set
 from ..render.cameras import look_at
@@ -73,12 +72,7 @@ class SyntheticDataset:
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         meta_path = self.root / "dataset.json"
-        if not meta_path.exists():
-            raise DatasetError(f"{self.root}: not a corrviz dataset (dataset.json is missing)")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{meta_path}: unreadable JSON ({exc})") from None
+        meta = read_json(meta_path, DatasetError, "the dataset index (not a corrviz dataset?)")
         if meta.get("format") != DATASET_FORMAT:
             raise DatasetError(f"{meta_path}: format is {meta.get('format')!r}, expected {DATASET_FORMAT!r}")
         self.meta = meta
