@@ -10,7 +10,7 @@ import torch
 
 from ..errors import CheckpointMismatchError
 from .base import Backbone
-from .registry import BackboneConfig, _REGISTRY, get_builder, get_config
+from .registry import _REGISTRY, BackboneConfig, get_builder, get_config
 from .weights import find_weights, load_state_dict, read_metadata
 
 

@@ -78,7 +78,7 @@ def reference_features(bb, img, layer, facet):
             return out[0, 1 + regs:].T.reshape(-1, gh, gw)
         d = q.shape[-1] // nh
 
-        def heads(t):
+        def heads(t, d=d):
             return t.reshape(1, -1, nh, d).transpose(1, 2)
 
         att = torch.softmax(heads(q) @ heads(k).transpose(-1, -2) / math.sqrt(d), dim=-1)
