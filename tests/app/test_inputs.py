@@ -34,8 +34,8 @@ def write_video(path, n_frames: int = 12, shift: int = 4) -> None:
 
 
 def test_bad_inputs_show_clear_messages(qtbot, make_controller, tmp_path):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     from corrviz.core.io import save_image
 

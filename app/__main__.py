@@ -1,0 +1,7 @@
+"""``python -m corrviz.app [FILES...]``."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

@@ -1,0 +1,201 @@
+"""The controller's video, mesh and 3-D parts (a mixin of :class:`corrviz.app.controller.Controller`).
+
+The VisPy view is created the first time the 3-D tab is shown, so the app's cold start does not
+pay for an OpenGL context; whatever the session holds is pushed to it then.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from corrviz.core.errors import Cancelled, CorrvizError, MeshError
+from corrviz.core.session import extract_maps, load_mesh_arrays
+from corrviz.core.tracking import read_video, track_points
+
+from .render_state import highlight_cells
+
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf", ".npz")
+TRACK_COLOR = (255, 200, 0)
+
+
+class MediaMixin:
+    """Video, tracking, mesh and the 3-D view. Uses ``self.session``, ``self.window``, ``self.runner``."""
+
+    def _init_media(self) -> None:
+        s, vv = self.session, self.window.video_view
+        self.view3d = None
+        self._threshold = float(vv.threshold.value())
+        vv.sigFrameRequested.connect(s.set_frame)
+        vv.sigPointClicked.connect(self.track_point)
+        vv.sigStepChanged.connect(self._on_step)
+        vv.sigThresholdChanged.connect(self._on_threshold)
+        s.sigVideoChanged.connect(self._on_video)
+        s.sigFrameChanged.connect(self._on_frame)
+        s.sigTrackChanged.connect(self._on_track)
+        s.sigMeshChanged.connect(self._on_mesh)
+        s.sigOptionsChanged.connect(lambda _o: self.extract_video_features())
+
+    # -- 3-D view -----------------------------------------------------------------------------------
+    def ensure_view3d(self):
+        if self.view3d is None:
+            from .widgets.view3d import View3D
+
+            self.view3d = View3D()
+            self.window.set_view3d(self.view3d)
+            self.view3d.sigPointPicked.connect(self._on_pick3d)
+            self._update_3d_points()
+            self._on_track()
+            self._on_mesh()
+        return self.view3d
+
+    def _on_tab(self, index: int) -> None:
+        from .main_window import TAB_3D
+
+        if index == TAB_3D and self.view3d is None:
+            self.ensure_view3d()
+
+    def _update_3d_points(self) -> None:
+        if self.view3d is None:
+            return
+        f = self.session.features
+        if f is None:
+            self.view3d.set_point_clouds(None, None, None)
+        else:
+            self.view3d.set_point_clouds(f.points3d, f.colors3d, f.cells3d, [im.name for im in self.session.images])
+        self._update_3d_highlight()
+
+    def _update_3d_highlight(self) -> None:
+        if self.view3d is not None:
+            self.view3d.set_highlight(*highlight_cells(self.session))
+
+    def _on_pick3d(self, image: int, row: int, col: int) -> None:
+        f = self.session.features
+        if f is None or image >= len(f.maps):
+            return
+        x, y = f.maps[image].transform.cell_to_image(np.array([row, col], float))
+        self.click_point(image, float(x), float(y))
+        self.window.show_status(f"Picked cell ({row}, {col}) of image {image + 1} in 3-D")
+
+    # -- video --------------------------------------------------------------------------------------
+    def open_video(self, path: str, step: int | None = None) -> None:
+        vv = self.window.video_view
+        step = int(step or vv.step.value())
+
+        def done(frames, sec: float) -> None:
+            self.session.set_video(path, frames, step)
+            self.session.record_timing("video_read", sec)
+            self.window.tabs.setCurrentWidget(vv)
+            self.extract_video_features()
+
+        self.window.show_status(f"Reading {Path(path).name} (every {step} frames)…")
+        self.runner.submit("video", lambda p: read_video(path, step, progress=p), on_result=done,
+                           on_error=lambda e: self.report_error(e, "Cannot open video"),
+                           on_cancelled=lambda: self.window.show_status("Video loading cancelled"))
+
+    def extract_video_features(self) -> None:
+        s = self.session
+        if s.video is None:
+            return
+        frames, options = list(s.video.frames), s.options
+
+        def done(maps, sec: float) -> None:
+            s.set_video_features(maps)
+            s.record_timing("video", sec)
+            self.window.video_view.status.setText(
+                f"{len(maps)} frames ready ({options.backbone}). Click a point on a frame to track it.")
+
+        self.window.video_view.status.setText(f"Extracting {options.backbone} features of {len(frames)} frames…")
+        self.runner.submit("video_features", lambda p: extract_maps(frames, options, p), on_result=done,
+                           on_error=lambda e: self.report_error(e, "Video feature extraction failed"),
+                           on_cancelled=lambda: self.window.video_view.status.setText("Video features cancelled"))
+
+    def _on_video(self) -> None:
+        s = self.session
+        n = len(s.video) if s.video is not None else 0
+        self.window.video_view.set_video(n, s.video.indices if s.video is not None else [], s.video_step)
+        self._on_frame(s.frame)
+
+    def _on_frame(self, index: int) -> None:
+        s = self.session
+        rgb = s.video.frames[index] if s.video is not None and index < len(s.video) else None
+        self.window.video_view.set_frame(index, rgb)
+
+    def _on_step(self, step: int) -> None:
+        if self.session.video_path:
+            self.open_video(self.session.video_path, step)
+
+    def _on_threshold(self, value: float) -> None:
+        self._threshold = float(value)
+        q = self.session.track_query
+        if q is not None:
+            self.track_point(q[1], q[2], frame=q[0])
+
+    def track_point(self, x: float, y: float, frame: int | None = None) -> None:
+        s = self.session
+        if s.video_maps is None:
+            self.window.video_view.status.setText("Video features are not ready yet; wait for the extraction.")
+            return
+        frame = s.frame if frame is None else frame
+        maps, thr = list(s.video_maps), self._threshold
+
+        def done(track, sec: float) -> None:
+            s.set_track(track, (frame, x, y))
+            s.record_timing("track", sec)
+
+        self.runner.submit("track", lambda p: track_points(maps, frame, np.array([[x, y]]),
+                                                           occlusion_threshold=thr, progress=p),
+                           on_result=done, on_error=lambda e: self.report_error(e, "Tracking failed"))
+
+    def _on_track(self) -> None:
+        s, t = self.session, self.session.track
+        vv = self.window.video_view
+        if t is None:
+            vv.set_track(None, None, None)
+            if self.view3d is not None:
+                self.view3d.set_tracks(None)
+            return
+        q = s.track_query
+        hidden = int((~t.visible[:, 0]).sum())
+        vv.set_track(t.xy[:, 0], t.visible[:, 0], None if q is None else (q[1], q[2]),
+                     f"Tracked from frame {t.query_frame + 1} through {t.num_frames} frames in "
+                     f"{t.seconds * 1000:.0f} ms; {hidden} frame(s) below the occlusion threshold.")
+        if self.view3d is not None and s.video is not None:
+            self.view3d.set_tracks([t.curve(0)], [TRACK_COLOR], s.video.size)
+
+    # -- mesh ---------------------------------------------------------------------------------------
+    def open_mesh(self, path: str) -> None:
+        def done(arrays, _sec: float) -> None:
+            self.session.set_mesh(path, arrays)
+            view = self.ensure_view3d()
+            self.window.tabs.setCurrentWidget(view)
+            view.set_mode("mesh")
+
+        options = self.session.options
+
+        def job(progress):
+            try:
+                return load_mesh_arrays(path, options, progress=progress)
+            except (MeshError, Cancelled):
+                raise
+            except CorrvizError as exc:  # features unavailable (e.g. no weights): show the plain mesh
+                arrays = load_mesh_arrays(path)
+                arrays.note = f"No feature colours: {exc}"
+                return arrays
+
+        self.runner.submit("mesh", job, on_result=done,
+                           on_error=lambda e: self.report_error(e, "Cannot open mesh"))
+
+    def _on_mesh(self) -> None:
+        if self.view3d is None:
+            return
+        m = self.session.mesh
+        if m is None:
+            self.view3d.set_mesh(None, None)
+        else:
+            self.view3d.set_mesh(m.vertices, m.faces, m.vertex_colors, m.note)
+
+    def _close_media(self) -> None:
+        if self.view3d is not None:
+            self.view3d.close_canvas()

@@ -1,0 +1,73 @@
+"""``corrviz [FILES...]``: open the workbench on the given inputs, or on the built-in demo pair."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+T_START = time.perf_counter()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="corrviz", description="Explore dense correspondence of vision foundation "
+                                 "models: images, a folder, a video, a mesh or a saved session.")
+    ap.add_argument("files", nargs="*", help="image files, a folder of images, a video, a mesh or a session .json")
+    ap.add_argument("--backbone", help="backbone to start with (default: last used, else dense_sift)")
+    ap.add_argument("--no-demo", action="store_true", help="start empty instead of on the demo pair")
+    return ap.parse_args(argv)
+
+
+def create_app(argv: list[str] | None = None):
+    """Build the QApplication, window and controller (used by ``main``, the tests and the scripts)."""
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("corrviz")
+    app.setOrganizationName("corrviz")
+    from .controller import Controller
+
+    controller = Controller()
+    return app, controller
+
+
+def _install_excepthook(controller) -> None:
+    """Unexpected errors in a slot show a message instead of aborting the app."""
+
+    def hook(exc_type, exc, tb) -> None:
+        traceback.print_exception(exc_type, exc, tb)
+        try:
+            controller.report_error(exc)
+        except Exception:  # noqa: BLE001
+            pass
+
+    sys.excepthook = hook
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    app, controller = create_app(argv)
+    _install_excepthook(controller)
+    if args.backbone:
+        from dataclasses import replace
+
+        controller.session.options = replace(controller.session.options, backbone=args.backbone)
+    controller.window.show()
+    app.processEvents()
+    if os.environ.get("CORRVIZ_PRINT_STARTUP"):  # used by scripts/bench_app.py
+        print(f"first window after {time.perf_counter() - T_START:.2f} s", flush=True)
+        if os.environ.get("CORRVIZ_PRINT_STARTUP") == "exit":
+            controller.shutdown()
+            return 0
+    controller.start()
+    if args.files:
+        controller.open_paths(args.files)
+    elif not args.no_demo:
+        controller.open_demo()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

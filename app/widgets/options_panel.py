@@ -1,0 +1,236 @@
+"""The side panel: backbone and feature options, checkpoint, matcher and overlay controls.
+
+It only shows values and emits what the user changed; the controller turns that into session
+updates. ``set_*`` methods update the widgets without emitting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+CANVAS_MODES = ("pad_center", "pad_br_white", "resize")
+METHOD_LABELS = {"nn": "nearest neighbour", "mnn": "mutual NN", "soft-argmax": "window soft-argmax",
+                 "combined": "combined with sphere"}
+
+
+@dataclass
+class BackboneEntry:
+    """One backbone in the picker: registry name, whether its weights are here, and why not."""
+
+    name: str
+    available: bool
+    detail: str = ""
+    patch_size: int = 14
+    default_resolution: int = 448
+    depth: int = 12
+    facets: tuple[str, ...] = ("prenorm",)
+
+
+@dataclass
+class PanelValues:
+    """What the feature-option widgets show (``None`` = backbone default)."""
+
+    backbone: str
+    resolution: int | None
+    canvas: str
+    layer: int | None
+    facet: str | None
+    device: str
+
+
+class OptionsPanel(QWidget):
+    sigOptionsEdited = pyqtSignal(object)  # PanelValues
+    sigMethodChanged = pyqtSignal(str)
+    sigOpacityChanged = pyqtSignal(float)
+    sigForegroundOnlyChanged = pyqtSignal(bool)
+    sigDenseToggled = pyqtSignal(bool)
+    sigClearPoints = pyqtSignal()
+    sigCheckpointBrowse = pyqtSignal()
+    sigCheckpointClear = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._entries: dict[str, BackboneEntry] = {}
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+
+        feat = QGroupBox("Features")
+        form = QFormLayout(feat)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.backbone = QComboBox()
+        self.backbone.setModel(QStandardItemModel(self.backbone))
+        self.backbone.setMinimumContentsLength(14)
+        self.backbone_info = QLabel("")
+        self.backbone_info.setWordWrap(True)
+        self.backbone_info.setStyleSheet("color: #888;")
+        self.resolution = QSpinBox()
+        self.resolution.setRange(0, 2048)
+        self.resolution.setSpecialValueText("default")
+        self.layer = QSpinBox()
+        self.layer.setRange(-1, 64)
+        self.layer.setSpecialValueText("default")
+        self.facet = QComboBox()
+        self.canvas = QComboBox()
+        self.canvas.addItems(CANVAS_MODES)
+        self.device = QComboBox()
+        form.addRow("Backbone", self.backbone)
+        form.addRow(self.backbone_info)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Layer", self.layer)
+        form.addRow("Facet", self.facet)
+        form.addRow("Canvas", self.canvas)
+        form.addRow("Device", self.device)
+        outer.addWidget(feat)
+
+        ck = QGroupBox("Finetuned checkpoint")
+        ck_lay = QVBoxLayout(ck)
+        row = QHBoxLayout()
+        self.checkpoint_browse = QPushButton("Choose…")
+        self.checkpoint_clear = QPushButton("Clear")
+        row.addWidget(self.checkpoint_browse)
+        row.addWidget(self.checkpoint_clear)
+        self.checkpoint_info = QLabel("none (plain backbone)")
+        self.checkpoint_info.setWordWrap(True)
+        ck_lay.addLayout(row)
+        ck_lay.addWidget(self.checkpoint_info)
+        outer.addWidget(ck)
+
+        match = QGroupBox("Matching")
+        mform = QFormLayout(match)
+        self.method = QComboBox()
+        for key, label in METHOD_LABELS.items():
+            self.method.addItem(label, key)
+        self.dense = QCheckBox("Dense mutual-NN lines")
+        self.clear_points = QPushButton("Clear points")
+        mform.addRow("Method", self.method)
+        mform.addRow(self.dense)
+        mform.addRow(self.clear_points)
+        outer.addWidget(match)
+
+        ov = QGroupBox("PCA overlay")
+        oform = QFormLayout(ov)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.foreground_only = QCheckBox("Foreground only")
+        oform.addRow("Opacity", self.opacity)
+        oform.addRow(self.foreground_only)
+        outer.addWidget(ov)
+        outer.addStretch(1)
+
+        self.backbone.currentIndexChanged.connect(self._on_backbone)
+        for w in (self.resolution, self.layer):
+            w.valueChanged.connect(self._emit_options)
+        for c in (self.facet, self.canvas, self.device):
+            c.currentIndexChanged.connect(self._emit_options)
+        self.method.currentIndexChanged.connect(lambda _i: self.sigMethodChanged.emit(self.method.currentData()))
+        self.opacity.valueChanged.connect(lambda v: self.sigOpacityChanged.emit(v / 100.0))
+        self.foreground_only.toggled.connect(self.sigForegroundOnlyChanged)
+        self.dense.toggled.connect(self.sigDenseToggled)
+        self.clear_points.clicked.connect(self.sigClearPoints)
+        self.checkpoint_browse.clicked.connect(self.sigCheckpointBrowse)
+        self.checkpoint_clear.clicked.connect(self.sigCheckpointClear)
+
+    # -- filling ------------------------------------------------------------------------------------
+    def set_backbones(self, entries: list[BackboneEntry]) -> None:
+        model: QStandardItemModel = self.backbone.model()  # type: ignore[assignment]
+        with QSignalBlocker(self.backbone):
+            model.clear()
+            self._entries = {e.name: e for e in entries}
+            for e in sorted(entries, key=lambda e: not e.available):
+                item = QStandardItem(e.name if e.available else f"{e.name}  (no weights)")
+                item.setData(e.name, Qt.ItemDataRole.UserRole)
+                item.setToolTip(e.detail)
+                if not e.available:
+                    item.setForeground(QColor(140, 140, 140))
+                model.appendRow(item)
+
+    def set_devices(self, devices: list[str]) -> None:
+        with QSignalBlocker(self.device):
+            self.device.clear()
+            self.device.addItems(devices)
+
+    def set_values(self, v: PanelValues) -> None:
+        blockers = [QSignalBlocker(w) for w in (self.backbone, self.resolution, self.layer, self.facet,
+                                                 self.canvas, self.device)]
+        idx = self.backbone.findData(v.backbone, Qt.ItemDataRole.UserRole)
+        if idx >= 0:
+            self.backbone.setCurrentIndex(idx)
+        self._configure_for(v.backbone)
+        self.resolution.setValue(v.resolution or 0)
+        self.layer.setValue(-1 if v.layer is None else v.layer)
+        self.facet.setCurrentIndex(max(0, self.facet.findText(v.facet or "default")))
+        self.canvas.setCurrentIndex(max(0, self.canvas.findText(v.canvas)))
+        self.device.setCurrentIndex(max(0, self.device.findText(v.device)))
+        del blockers
+
+    def set_method(self, method: str) -> None:
+        with QSignalBlocker(self.method):
+            self.method.setCurrentIndex(max(0, self.method.findData(method)))
+
+    def set_overlay(self, opacity: float, foreground_only: bool) -> None:
+        with QSignalBlocker(self.opacity), QSignalBlocker(self.foreground_only):
+            self.opacity.setValue(round(opacity * 100))
+            self.foreground_only.setChecked(foreground_only)
+
+    def set_dense(self, on: bool) -> None:
+        with QSignalBlocker(self.dense):
+            self.dense.setChecked(on)
+
+    def set_checkpoint_info(self, text: str, ok: bool = True) -> None:
+        self.checkpoint_info.setText(text)
+        self.checkpoint_info.setStyleSheet("" if ok else "color: #d04040;")
+
+    # -- reading ------------------------------------------------------------------------------------
+    def current_backbone(self) -> str:
+        return str(self.backbone.currentData(Qt.ItemDataRole.UserRole) or "")
+
+    def values(self) -> PanelValues:
+        facet = self.facet.currentText()
+        return PanelValues(self.current_backbone(), self.resolution.value() or None, self.canvas.currentText(),
+                           None if self.layer.value() < 0 else self.layer.value(),
+                           None if facet in ("", "default") else facet, self.device.currentText() or "cpu")
+
+    def _configure_for(self, name: str) -> None:
+        e = self._entries.get(name)
+        if e is None:
+            return
+        self.resolution.setSingleStep(e.patch_size)
+        self.layer.setRange(-1, max(0, e.depth - 1))
+        self.facet.clear()
+        self.facet.addItems(["default", *e.facets])
+        if not e.available:
+            state = "weights NOT found (hover for where corrviz looked)"
+        elif e.detail in ("weight-free", "random init (test model)"):
+            state = e.detail
+        else:
+            state = "weights found"
+        self.backbone_info.setText(f"patch {e.patch_size}, default {e.default_resolution} px; {state}")
+        self.backbone_info.setToolTip(e.detail)
+
+    def _on_backbone(self, _index: int) -> None:
+        blockers = [QSignalBlocker(w) for w in (self.resolution, self.layer, self.facet)]
+        self._configure_for(self.current_backbone())
+        self.resolution.setValue(0)
+        self.layer.setValue(-1)
+        del blockers
+        self._emit_options()
+
+    def _emit_options(self, *_args) -> None:
+        self.sigOptionsEdited.emit(self.values())

@@ -1,0 +1,128 @@
+"""Save main-window screenshots of each view: ``python scripts/screenshots.py OUTDIR`` (use xvfb-run).
+
+2-D matches, PCA overlay, 3-D point clouds, the sphere placeholder, a video track (2-D and 3-D) and
+a mesh coloured by PCA, all on built-in data (the demo pair, a panned astronaut video, a box mesh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def wait_until(app, cond, timeout: float = 120.0) -> None:
+    t0 = time.perf_counter()
+    while not cond():
+        app.processEvents()
+        time.sleep(0.01)
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("timed out waiting for the app")
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def write_pan_video(path: Path, n_frames: int = 24, shift: int = 4) -> None:
+    import cv2
+    from skimage import data
+
+    a = data.astronaut()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, (256, 256))
+    for k in range(n_frames):
+        w.write(cv2.cvtColor(np.ascontiguousarray(a[100:356, 100 + shift * k: 356 + shift * k]), cv2.COLOR_RGB2BGR))
+    w.release()
+
+
+def write_mesh(path: Path) -> None:
+    import open3d as o3d
+
+    mesh = o3d.geometry.TriangleMesh.create_sphere(radius=0.5, resolution=24)
+    mesh.compute_vertex_normals()
+    v = np.asarray(mesh.vertices)
+    mesh.vertex_colors = o3d.utility.Vector3dVector(0.5 + 0.5 * np.sin(6 * v))
+    o3d.io.write_triangle_mesh(str(path), mesh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--size", default="1400x860", help="window size WxH")
+    ap.add_argument("--quick", action="store_true", help="skip the video and mesh shots (tests)")
+    args = ap.parse_args(argv)
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="corrviz_shots_"))
+    import os
+
+    os.environ.setdefault("CORRVIZ_CONFIG_DIR", str(tmp / "config"))
+    from corrviz.app.main import create_app
+    from corrviz.app.main_window import TAB_2D, TAB_3D
+
+    app, c = create_app()
+    w, h = (int(v) for v in args.size.split("x"))
+    c.window.resize(w, h)
+    c.window.show()
+    c.start()
+    c.open_demo()
+    wait_until(app, lambda: c.session.features is not None and c._registry_loaded)
+    saved = []
+
+    def shot(name: str) -> None:
+        settle(app)
+        p = out / f"{name}.png"
+        c.window.grab().save(str(p))
+        saved.append(p)
+
+    for x, y in ((200.0, 150.0), (150.0, 200.0), (350.0, 200.0)):
+        c.click_point(0, x, y)
+    wait_until(app, lambda: c.session.matches is not None and len(c.session.matches.matches) == 3)
+    shot("01_2d_matches")
+    c.session.clear_points()
+    c.session.set_overlay(opacity=0.85)
+    shot("02_pca_overlay")
+    c.session.set_overlay(opacity=0.3)
+    c.click_point(0, 200.0, 150.0)
+    wait_until(app, lambda: c.session.matches is not None)
+    c.window.tabs.setCurrentIndex(TAB_3D)
+    c.view3d.set_mode("points")
+    shot("03_3d_point_cloud")
+    c.view3d.set_mode("sphere")
+    shot("04_3d_sphere_placeholder")
+    if not args.quick:
+        video = tmp / "pan.avi"
+        write_pan_video(video)
+        c.window.video_view.step.setValue(1)
+        c.open_paths([str(video)])
+        wait_until(app, lambda: c.session.video_maps is not None)
+        c.session.set_frame(4)
+        c.track_point(148.0, 90.0)
+        wait_until(app, lambda: c.session.track is not None)
+        c.session.set_frame(16)
+        shot("05_video_track")
+        c.window.tabs.setCurrentIndex(TAB_3D)
+        c.view3d.set_mode("tracks")
+        shot("06_3d_tracks")
+        mesh = tmp / "ball.ply"
+        write_mesh(mesh)
+        c.open_paths([str(mesh)])
+        wait_until(app, lambda: c.session.mesh is not None)
+        shot("07_3d_mesh_pca")
+    c.window.tabs.setCurrentIndex(TAB_2D)
+    c.shutdown()
+    c.window.close()
+    for p in saved:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The app's scripts run end to end on tiny settings (screenshots and the benchmark)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PyQt6.QtGui import QImage
+
+pytestmark = pytest.mark.gui
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], tmp_path: Path) -> str:
+    env_cfg = {"CORRVIZ_CONFIG_DIR": str(tmp_path / "cfg")}
+    import os
+
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env={**os.environ, **env_cfg}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_screenshots_script(tmp_path):
+    out = tmp_path / "shots"
+    stdout = run(["scripts/screenshots.py", str(out), "--quick", "--size", "1000x640"], tmp_path)
+    shots = sorted(out.glob("*.png"))
+    assert [p.stem for p in shots] == ["01_2d_matches", "02_pca_overlay", "03_3d_point_cloud",
+                                       "04_3d_sphere_placeholder"]
+    assert str(shots[0]) in stdout
+    img = QImage(str(shots[0]))
+    assert (img.width(), img.height()) == (1000, 640)
+
+
+def test_bench_script(tmp_path):
+    stdout = run(["scripts/bench_app.py", "--runs", "1", "--clicks", "3"], tmp_path)
+    assert "cold start to first window" in stdout
+    assert "click-to-match display at 60x60 grids" in stdout
+
+
+def test_entry_point_opens_and_exits(tmp_path):
+    """``python -m corrviz.app`` starts, shows its window and (with the bench switch) exits cleanly."""
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "corrviz.app", "--no-demo"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "CORRVIZ_PRINT_STARTUP": "exit", "CORRVIZ_CONFIG_DIR": str(tmp_path)})
+    assert proc.returncode == 0 and "first window" in proc.stdout
