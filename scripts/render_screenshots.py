@@ -38,8 +38,9 @@ def _grid_on_mask(mask: np.ndarray, step: int) -> np.ndarray:
 
 def draw_pair(viewset, a: int, b: int, path: Path, step: int) -> tuple[int, int]:
     """Side-by-side image with correspondence lines; returns (valid, invalid) counts."""
-    from corrviz.core.io import save_image
     from PIL import Image, ImageDraw
+
+    from corrviz.core.io import save_image
 
     va, vb = viewset.views[a], viewset.views[b]
     xy_a = _grid_on_mask(va.mask, step)
@@ -61,8 +62,9 @@ def draw_pair(viewset, a: int, b: int, path: Path, step: int) -> tuple[int, int]
 
 def draw_geometry(view, path: Path) -> None:
     """RGB | depth | mask | xyz | face id, as one strip."""
-    from corrviz.core.io import save_image
     from matplotlib import colormaps
+
+    from corrviz.core.io import save_image
 
     depth = view.depth.astype(np.float64)
     fg = view.mask
@@ -82,8 +84,9 @@ def draw_geometry(view, path: Path) -> None:
 
 def draw_tracks(viewset, tracks, frames: list[int], path: Path) -> None:
     """Selected frames with ground-truth track positions (hollow circles where occluded)."""
-    from corrviz.core.io import save_image
     from PIL import Image, ImageDraw
+
+    from corrviz.core.io import save_image
 
     v0 = viewset.views[0]
     colours = _colour(tracks.query_xy, v0.width, v0.height)

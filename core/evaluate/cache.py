@@ -195,6 +195,7 @@ class FeatureStore:
         if self.cache_root is None:
             return failures
         todo: list[tuple[int, str]] = []
+        queued: set[str] = set()
         for i, im in enumerate(images):
             try:
                 key = self.key(im)
@@ -202,8 +203,9 @@ class FeatureStore:
                 failures[i] = f"image {im} cannot be read ({exc.strerror or exc})"
                 continue
             path = self.path_for(key)
-            if key not in self._memory and path is not None and not path.is_file():
+            if key not in self._memory and key not in queued and path is not None and not path.is_file():
                 todo.append((i, key))
+                queued.add(key)
         if progress is not None:
             progress.start(len(todo), f"extracting {self.extractor.name} features")
         bs = max(1, self.extractor.options.batch_size)

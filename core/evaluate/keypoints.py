@@ -105,7 +105,7 @@ def kap_add(acc: dict[float, KapAccumulator], src: FeatureMap, trg: FeatureMap, 
     sim = _restrict(similarity_map(src, record.kap_src_kps, trg), trg).numpy()
     size = record.threshold_size("bbox")
     cells = trg.cell_centers()
-    for a, accumulator in acc.items():
+    for accumulator in acc.values():
         accumulator.add(record.category, sim, cells, record.kap_trg_kps, size)
     return True
 

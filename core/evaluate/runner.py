@@ -21,14 +21,21 @@ import numpy as np
 from .. import __version__
 from ..datasets import get_dataset
 from ..datasets.base import BaseDataset
-from ..errors import DatasetError
+from ..errors import DatasetError, InputMismatchError
 from ..features import FeatureExtractor
 from ..metrics import pck_curve
 from ..progress import Progress
 from .cache import FeatureStore, describe_cache
 from .keypoints import KAP_ALPHAS, Skip, run_pairs
 from .result import EvalResult, kap_rows, pck_rows, row
-from .spec import ExtractorSpec, MatcherSpec, as_matcher, build_extractor, extractor_protocol, matcher_protocol
+from .spec import (
+    ExtractorSpec,
+    MatcherSpec,
+    as_matcher,
+    build_extractor,
+    extractor_protocol,
+    matcher_protocol,
+)
 from .tracking import run_clips
 
 EVAL_ALPHAS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.15, 0.2)
@@ -125,6 +132,8 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     if isinstance(m, MatcherSpec) and m.method == "combined" and sphere is None:
         raise DatasetError("the combined matcher needs sphere maps: pass sphere= (e.g. a checkpoint whose "
                            "head maps features to the sphere); use nn, mnn or soft-argmax otherwise")
+    if bench.task == "tracking" and isinstance(m, MatcherSpec) and m.method not in ("nn", "soft-argmax"):
+        raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {m.method!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     ds = open_dataset(bench, data_root, dataset_options)
@@ -234,7 +243,7 @@ def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, spec
     first = ds.records()[0] if len(ds) else None
     proto: dict[str, Any] = {
         "benchmark": bench.name, "task": bench.task, "dataset": ds.summary(), "data_root": str(ds.root),
-        **extractor_protocol(ex, spec),
+        **extractor_protocol(ex),
         "matcher": matcher_protocol(matcher),
         "threshold_norm": getattr(first, "threshold_norm", None) if bench.task == "keypoints" else (
             getattr(first, "threshold", None)),
@@ -247,7 +256,7 @@ def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, spec
         "dataset_options": dict(bench.default_options) | {k: v for k, v in getattr(ds, "__dict__", {}).items()
                                                           if k in ("split", "kind", "resolution")},
         "corrviz_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if bench.task == "tracking":
         proto["query_mode"] = query_mode

@@ -1,9 +1,8 @@
 """What an evaluation run uses: the feature extractor (:class:`ExtractorSpec`) and the matcher
 (:class:`MatcherSpec`, or any :class:`KeypointMatcher` / :class:`TrackMatcher` callable).
 
-Random-init backbones are built under a fixed seed ([0]) so that a "floor" number is
-reproducible, and every backbone's parameters are hashed (:func:`weights_digest`) so two
-different random inits can never share cached features.
+Every backbone's parameters are hashed (:func:`weights_digest`), so two different weight sets
+(two random inits, a retrained model under the same name) can never share cached features.
 """
 
 from __future__ import annotations
@@ -37,27 +36,20 @@ class ExtractorSpec:
     device: str = "cpu"
     dtype: str = "fp32"
     batch_size: int = 4
-    seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"backbone": self.backbone, "resolution": self.resolution, "canvas": self.canvas,
                 "layer": self.layer, "facet": self.facet, "checkpoint": self.checkpoint, "weights": self.weights,
-                "device": self.device, "dtype": self.dtype, "batch_size": self.batch_size, "seed": self.seed}
+                "device": self.device, "dtype": self.dtype, "batch_size": self.batch_size}
 
 
 def build_extractor(spec: ExtractorSpec) -> FeatureExtractor:
-    """A :class:`FeatureExtractor` for ``spec`` with its in-memory cache off (the runner caches).
-
-    Random initialisation happens under ``torch.manual_seed(spec.seed)`` inside a forked RNG, so
-    the caller's random state is untouched.
-    """
+    """A :class:`FeatureExtractor` for ``spec`` with its in-memory cache off (the runner caches)."""
     from ..features import FeatureExtractor, FeatureOptions
 
     opts = FeatureOptions(resolution=spec.resolution, canvas=spec.canvas, layer=spec.layer, facet=spec.facet,
                           device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        return FeatureExtractor(spec.backbone, opts, checkpoint=spec.checkpoint, cache=None, weights=spec.weights)
+    return FeatureExtractor(spec.backbone, opts, checkpoint=spec.checkpoint, cache=None, weights=spec.weights)
 
 
 def weights_digest(extractor: FeatureExtractor) -> str:
@@ -73,7 +65,7 @@ def weights_digest(extractor: FeatureExtractor) -> str:
     return h.hexdigest() if n else ""
 
 
-def extractor_protocol(extractor: FeatureExtractor, spec: ExtractorSpec | None = None) -> dict[str, Any]:
+def extractor_protocol(extractor: FeatureExtractor) -> dict[str, Any]:
     """The feature half of a result's protocol: backbone, weights, checkpoint, tap, canvas."""
     bb = extractor.backbone
     cfg = bb.config
@@ -83,7 +75,8 @@ def extractor_protocol(extractor: FeatureExtractor, spec: ExtractorSpec | None =
         "backbone": bb.name,
         "weights_source": bb.weights_source,
         "weights_digest": weights_digest(extractor),
-        "random_init_seed": spec.seed if spec is not None and bb.weights_source == "random init" else None,
+        "random_init": ("seeded (create_backbone uses torch seed 0); weights_digest identifies it"
+                        if bb.weights_source == "random init" else None),
         "checkpoint": extractor.checkpoint_path,
         "checkpoint_digest": extractor.checkpoint_digest or None,
         "resolution": list(res) if isinstance(res, tuple) else res,

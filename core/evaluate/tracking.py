@@ -72,7 +72,15 @@ def radius_soft_argmax(sim: torch.Tensor, cells_xy: np.ndarray, radius_px: float
 
 def track_queries(maps: list[FeatureMap], queries: QuerySet, matcher: MatcherSpec
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Tracks (Q, T, 2) in frame pixels and predicted occlusion (Q, T) for ``queries``."""
+    """Tracks (Q, T, 2) in frame pixels and predicted occlusion (Q, T) for ``queries``.
+
+    ``nn``: the argmax cell centre; ``soft-argmax`` (the seed 000 A.10 recipe): soft-argmax within
+    ``track_radius_px`` of the argmax. ``mnn`` and ``combined`` are not tracking matchers.
+    """
+    if matcher.method not in ("nn", "soft-argmax"):
+        from ..errors import InputMismatchError
+
+        raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {matcher.method!r}")
     n_t = len(maps)
     n_q = len(queries)
     pred = np.zeros((n_q, n_t, 2))
@@ -86,7 +94,12 @@ def track_queries(maps: list[FeatureMap], queries: QuerySet, matcher: MatcherSpe
             if matcher.restrict_to_image:
                 content = torch.from_numpy(fm.transform.content_mask())
                 sim = sim.masked_fill(~content[None], -2.0)
-            xy, s = radius_soft_argmax(sim, fm.cell_centers(), matcher.track_radius_px, matcher.beta)
+            if matcher.method == "nn":
+                cells = argmax_cells(sim)
+                xy = fm.transform.cell_to_image(cells.numpy())
+                s = sim[torch.arange(len(sel)), cells[:, 0], cells[:, 1]].double().numpy()
+            else:
+                xy, s = radius_soft_argmax(sim, fm.cell_centers(), matcher.track_radius_px, matcher.beta)
             pred[sel, t], score[sel, t] = xy, s
         pred[sel, int(qf)] = queries.xy[sel]
         score[sel, int(qf)] = 1.0

@@ -5,9 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from corrviz.core.backbones.classical import dense_daisy, dense_sift
 from skimage import color, data
 from skimage.feature import daisy as skimage_daisy
+
+from corrviz.core.backbones.classical import dense_daisy, dense_sift
 
 DAISY_RADIUS = 15
 

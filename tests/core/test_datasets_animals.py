@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from corrviz.core.datasets import AP10KDataset, CocoKeypointPairs, get_dataset
 from corrviz.core.errors import DatasetError
 

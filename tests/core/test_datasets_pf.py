@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+
 from corrviz.core.datasets import PFPascalDataset, PFWillowDataset, get_dataset
 from corrviz.core.errors import DatasetError
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from corrviz.core.datasets import SPairDataset, get_dataset, list_datasets
 from corrviz.core.errors import DatasetError
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corrviz.core.datasets import BadjaDataset, TapVidFolderDataset, TapVidPickleDataset, get_dataset
-from corrviz.core.errors import DatasetError
 from PIL import Image
 from scipy.ndimage import binary_dilation
+
+from corrviz.core.datasets import BadjaDataset, TapVidFolderDataset, TapVidPickleDataset, get_dataset
+from corrviz.core.errors import DatasetError
 
 DATA = Path("/work/shared/data")
 MASKS = DATA / "DAVIS" / "Masks_binary_dinotracker" / "480p" / "horsejump-high"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrviz.core.metrics.kap import KapAccumulator, kap_from_samples, kap_samples, minmax_normalise
 from corrviz.core.metrics.pck import pair_errors, pck_summary
 

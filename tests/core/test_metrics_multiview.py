@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrviz.core.errors import InputMismatchError
 from corrviz.core.metrics.multiview import ape, multiview_metrics, multiview_summary, pcdp
 

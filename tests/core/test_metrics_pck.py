@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from corrviz.core.errors import InputMismatchError
 from corrviz.core.metrics.pck import (
     PairErrors,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrviz.core.metrics.tapvid import (
     badja_pck,
     evaluation_mask,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrviz.core.errors import Cancelled
 from corrviz.core.progress import Progress
 from corrviz.core.render import (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from corrviz.core.errors import MeshError
 from corrviz.core.render import load_mesh, render_views
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrviz.core import synthetic
 from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.render import load_point_tracks, orbit_poses, render_poses, render_views

@@ -1,0 +1,136 @@
+"""``corrviz-eval``: run a benchmark (keypoint transfer or tracking) and write JSON, CSV and plots.
+
+Features are cached on disk (``$CORRVIZ_CACHE/features``) keyed by image content and every
+feature setting, so running again with another matcher or metric does not re-extract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import add_feature_args, print_backbones, run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..evaluate import BENCHMARKS
+
+    p = argparse.ArgumentParser(prog="corrviz-eval", description=__doc__.split("\n\n")[0])
+    p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
+                   help="one of: " + ", ".join(f"{k} ({b.description})" for k, b in BENCHMARKS.items()))
+    p.add_argument("--data", help="dataset root (or a folder holding it, e.g. PF-WILLOW/)")
+    add_feature_args(p)
+    p.add_argument("--matcher", default="nn", choices=("nn", "mnn", "soft-argmax", "combined"))
+    p.add_argument("--radius", type=int, default=7, help="soft-argmax window radius in cells [7]")
+    p.add_argument("--beta", type=float, default=0.02, help="soft-argmax temperature [0.02]")
+    p.add_argument("--sphere-checkpoint", default=None,
+                   help="checkpoint giving sphere maps over the same backbone (combined matcher)")
+    p.add_argument("--sphere-alpha", type=float, default=0.2, help="weight of the sphere similarity [0.2]")
+    p.add_argument("--track-radius", type=float, default=35.0, help="tracking soft-argmax radius in px [35]")
+    p.add_argument("--occlusion-threshold", type=float, default=0.5,
+                   help="tracking: occluded when the peak similarity is below this [0.5]")
+    p.add_argument("--query-mode", default="first", choices=("first", "strided"))
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs / clips")
+    p.add_argument("--split", default=None, help="SPair split (trn / val / test)")
+    p.add_argument("--category", action="append", default=None, help="restrict to a category (repeatable)")
+    p.add_argument("--kind", default=None, help="AP-10K pair kind (intra-species / cross-species / cross-family / all)")
+    p.add_argument("--alphas", default=None, help="comma-separated PCK thresholds [0.01,0.05,0.1,0.15,0.2]")
+    p.add_argument("--no-kap", action="store_true", help="skip KAP")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk feature cache")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder [$CORRVIZ_CACHE/features]")
+    p.add_argument("--out", default="results", help="output folder [results/]")
+    p.add_argument("--tag", default=None, help="file name stem of the outputs (default from the protocol)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.split:
+        opts["split"] = args.split
+    if args.category:
+        opts["categories"] = args.category
+    if args.kind:
+        opts["kind"] = args.kind
+    return opts
+
+
+def _summary_lines(result: Any) -> list[str]:
+    p = result.protocol
+    head = (f"{result.benchmark}: {p['backbone']} ({p['weights_source']}), {p['resolution']}px {p['canvas']}, "
+            f"layer {p['layer']} {p['facet']}, matcher {p['matcher']['method']}; "
+            f"{p.get('n_evaluated', 0)} of {p['subset_size']} evaluated ({p['n_available']} available, "
+            f"{p['n_skipped']} skipped)")
+    lines = [head]
+    if result.task == "keypoints":
+        for norm in p.get("norms", []):
+            for a in p.get("alphas", []):
+                vals = [result.value("pck", a, norm, agg) for agg in ("per_keypoint", "per_image", "macro")]
+                lines.append(f"  PCK@{a:<5} ({norm:4s})  per-keypoint {100 * vals[0]:6.2f}  "
+                             f"per-image {100 * vals[1]:6.2f}  macro {100 * vals[2]:6.2f}")
+        for a in p.get("kap_alphas", []):
+            lines.append(f"  KAP@{a:<5} (bbox)  {100 * result.value('kap', a, 'bbox', 'macro'):6.2f} "
+                         f"over {p['kap_pairs']} pairs")
+    else:
+        for r in result.rows:
+            if r["category"] == "all":
+                v = r["value"]
+                lines.append(f"  {r['metric']:20s} {100 * v:6.2f}" if v == v else f"  {r['metric']:20s}    n/a")
+    for reason, n in p.get("skipped_reasons", {}).items():
+        lines.append(f"  skipped {n:4d}: {reason}")
+    st = result.stats
+    lines.append(f"  {st['items_per_second']:.1f} items/s; features extracted {st['extractions']}, "
+                 f"from disk {st['disk_hits']}, from memory {st['memory_hits']}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputMismatchError
+    from ..evaluate import ExtractorSpec, MatcherSpec, evaluate
+    from ..progress import TqdmProgress
+
+    if args.list_backbones:
+        print_backbones()
+        return 0
+    if not args.benchmark or not args.data or not args.backbone:
+        raise InputMismatchError("give BENCHMARK, --data ROOT and --backbone NAME (see --help)")
+    spec = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet, args.checkpoint,
+                         args.weights, args.device, args.dtype, args.batch_size)
+    sphere = None
+    if args.sphere_checkpoint:
+        sphere = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet,
+                               args.sphere_checkpoint, args.weights, args.device, args.dtype, args.batch_size)
+    matcher = MatcherSpec(args.matcher, args.radius, args.beta, args.sphere_alpha, args.track_radius,
+                          args.occlusion_threshold)
+    kwargs: dict[str, Any] = {}
+    if args.alphas:
+        try:
+            kwargs["alphas"] = tuple(float(a) for a in args.alphas.split(","))
+        except ValueError:
+            raise InputMismatchError(f"--alphas: {args.alphas!r} is not a comma-separated list of numbers") from None
+    progress = TqdmProgress("evaluating", disable=args.quiet)
+    try:
+        result = evaluate(args.benchmark, args.data, spec, matcher, args.limit, progress,
+                          kap=False if args.no_kap else None, dataset_options=_dataset_options(args),
+                          cache_root=args.cache_dir, use_cache=not args.no_cache, query_mode=args.query_mode,
+                          sphere=sphere, **kwargs)
+    finally:
+        progress.close()
+    paths = result.save(args.out, args.tag, plots=not args.no_plots)
+    for line in _summary_lines(result):
+        print(line)
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    print(f"results: {Path(paths['json'])}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Tracking pipeline: a hand-built translating clip (TAP-Vid folder layout) and real BADJA/DAVIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from corrviz.core.evaluate import ExtractorSpec, MatcherSpec, OracleMatcher, evaluate
+from corrviz.core.evaluate.tracking import radius_soft_argmax
+from corrviz.core.io import save_image
+
+DATA = Path("/work/shared/data")
+SHIFT = np.array([8.0, 8.0])  # pixels per frame (x, y): one cell of dense SIFT at scale 1
+
+
+def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    noise = rng.random((size, size, 3))
+    return (np.clip(gaussian_filter(noise, (2, 2, 0)) * 1.6 - 0.3, 0, 1) * 255).astype(np.uint8)
+
+
+def _clip(root: Path, n_frames: int = 4) -> Path:
+    rng = np.random.default_rng(3)
+    big = _texture(200, rng)
+    vid = root / "translate"
+    (vid / "frames").mkdir(parents=True)
+    for t in range(n_frames):
+        ox, oy = (20 + SHIFT * t).astype(int)
+        save_image(vid / "frames" / f"{t:03d}.png", big[oy: oy + 96, ox: ox + 128])
+    q = np.array([[36.0, 36.0], [60.0, 44.0], [84.0, 28.0]])  # cell centres
+    pts = np.stack([q - SHIFT * t for t in range(n_frames)], axis=1)  # content moves by -SHIFT
+    occ = np.zeros(pts.shape[:2], bool)
+    np.savez(vid / "tracks.npz", points_px=pts, occluded=occ)
+    return root
+
+
+def test_radius_soft_argmax_stays_within_radius() -> None:
+    sim = torch.zeros(1, 5, 5)
+    sim[0, 2, 2], sim[0, 2, 3], sim[0, 0, 0] = 1.0, 1.0, 0.99
+    cells = np.stack(np.meshgrid(np.arange(5) * 10.0 + 5, np.arange(5) * 10.0 + 5), axis=-1)
+    xy, score = radius_soft_argmax(sim, cells, radius_px=12.0, beta=0.02)
+    np.testing.assert_allclose(xy[0], [30.0, 25.0], atol=1e-6)  # between the two peaks, far cell ignored
+    assert score[0] == pytest.approx(1.0)
+
+
+def test_oracle_tracker_scores_perfectly(tmp_path: Path) -> None:
+    root = _clip(tmp_path / "clips")
+    res = evaluate("tapvid_folder", root, ExtractorSpec("dense_sift", resolution=128), OracleMatcher(),
+                   cache_root=tmp_path / "cache")
+    assert res.value("average_jaccard") == 1.0
+    assert res.value("delta_avg") == 1.0 and res.value("occlusion_accuracy") == 1.0
+
+
+def test_feature_tracking_follows_a_translation(tmp_path: Path) -> None:
+    root = _clip(tmp_path / "clips")
+    res = evaluate("tapvid_folder", root, ExtractorSpec("dense_sift", resolution=128),
+                   MatcherSpec("nn", occlusion_threshold=0.0), cache_root=tmp_path / "cache")
+    assert res.value("pts_within_1", norm="256px") >= 0.8
+    assert res.protocol["query_mode"] == "first" and res.protocol["n_queries"] == 3
+    again = evaluate("tapvid_folder", root, ExtractorSpec("dense_sift", resolution=128), "soft-argmax",
+                     cache_root=tmp_path / "cache")
+    assert again.stats["extractions"] == 0 and again.value("pts_within_16") >= 0.8
+    with pytest.raises(Exception, match="tracking supports"):
+        evaluate("tapvid_folder", root, ExtractorSpec("dense_sift", resolution=128), "mnn",
+                 cache_root=tmp_path / "cache")
+
+
+@pytest.mark.skipif(not (DATA / "BADJA").is_dir(), reason="shared data not available")
+def test_badja_on_real_davis_frames(tmp_path: Path) -> None:
+    spec = ExtractorSpec("test_dinov2_tiny", resolution=112, batch_size=16)
+    oracle = evaluate("badja", DATA, spec, OracleMatcher(), cache_root=tmp_path)
+    assert oracle.value("badja_pck", alpha=0.2) == 1.0
+    assert oracle.protocol["n_evaluated"] == 1 and oracle.protocol["n_skipped"] == 10
+    assert all("frames missing" in s["reason"] for s in oracle.skipped)
+    real = evaluate("badja", DATA, spec, "soft-argmax", cache_root=tmp_path)
+    assert real.stats["extractions"] == 0  # the oracle run already cached all 50 frames
+    assert 0.0 <= real.value("badja_pck", alpha=0.2) < 1.0
+    paths = real.save(tmp_path / "out")
+    assert paths["clips_png"].is_file() and paths["clips_svg"].is_file()
