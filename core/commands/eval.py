@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="feature cache folder [$CORRVIZ_CACHE/features]")
     p.add_argument("--out", default="results", help="output folder [results/]")
     p.add_argument("--tag", default=None, help="file name stem of the outputs (default from the protocol)")
+    p.add_argument("--views", type=int, default=42, help="multiview: views rendered per mesh [42]")
+    p.add_argument("--pairs", type=int, default=12, help="multiview: view pairs per object [12]")
+    p.add_argument("--points", type=int, default=200, help="multiview: points per view pair [200]")
+    p.add_argument("--max-rotation", type=float, default=60.0,
+                   help="multiview: largest relative rotation of a view pair in degrees [60]")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -78,7 +83,8 @@ def _summary_lines(result: Any) -> list[str]:
         for r in result.rows:
             if r["category"] == "all":
                 v = r["value"]
-                lines.append(f"  {r['metric']:20s} {100 * v:6.2f}" if v == v else f"  {r['metric']:20s}    n/a")
+                name = r["metric"] + (f"@{r['alpha']}" if r["alpha"] is not None else "")
+                lines.append(f"  {name:20s} {100 * v:6.2f}" if v == v else f"  {name:20s}    n/a")
     for reason, n in p.get("skipped_reasons", {}).items():
         lines.append(f"  skipped {n:4d}: {reason}")
     st = result.stats
@@ -90,6 +96,7 @@ def _summary_lines(result: Any) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputMismatchError
     from ..evaluate import ExtractorSpec, MatcherSpec, evaluate
+    from ..evaluate.multiview import MultiviewSettings
     from ..progress import TqdmProgress
 
     if args.list_backbones:
@@ -116,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(args.benchmark, args.data, spec, matcher, args.limit, progress,
                           kap=False if args.no_kap else None, dataset_options=_dataset_options(args),
                           cache_root=args.cache_dir, use_cache=not args.no_cache, query_mode=args.query_mode,
-                          sphere=sphere, **kwargs)
+                          sphere=sphere, multiview=MultiviewSettings(args.views, n_pairs=args.pairs,
+                                                                     n_points=args.points,
+                                                                     max_rotation_deg=args.max_rotation), **kwargs)
     finally:
         progress.close()
     paths = result.save(args.out, args.tag, plots=not args.no_plots)

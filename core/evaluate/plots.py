@@ -112,11 +112,30 @@ def clip_figure(result: EvalResult) -> Figure | None:
     return fig
 
 
+def object_figure(result: EvalResult) -> Figure | None:
+    """Multiview: APE and PCDP@delta per object (percent)."""
+    if not result.items:
+        return None
+    labels = [str(it["object"]) for it in result.items]
+    keys = ["ape"] + sorted(k for k in result.items[0] if k.startswith("pcdp@"))
+    groups = {k: [100 * float(it[k]) for it in result.items] for k in keys}
+    fig = Figure(figsize=(max(6, 1.2 * len(labels) + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    _bars(ax, labels, groups)
+    ax.set_ylabel("% (APE: of min(W, H))")
+    ax.set_title(_title(result), fontsize=8)
+    return fig
+
+
 def save_plots(result: EvalResult, out_dir: Path, tag: str) -> dict[str, Path]:
     """Write every plot that applies as ``{tag}_{kind}.png`` and ``.svg``."""
-    figs = ({"clips": clip_figure(result)} if result.task == "tracking" else
-            {"categories": category_figure(result), "viewpoints": viewpoint_figure(result),
-             "pck_vs_alpha": curve_figure(result)})
+    if result.task == "tracking":
+        figs = {"clips": clip_figure(result)}
+    elif result.task == "multiview":
+        figs = {"objects": object_figure(result)}
+    else:
+        figs = {"categories": category_figure(result), "viewpoints": viewpoint_figure(result),
+                "pck_vs_alpha": curve_figure(result)}
     out: dict[str, Path] = {}
     for kind, fig in figs.items():
         if fig is None:

@@ -27,6 +27,7 @@ from ..metrics import pck_curve
 from ..progress import Progress
 from .cache import FeatureStore, describe_cache
 from .keypoints import KAP_ALPHAS, Skip, run_pairs
+from .multiview import MultiviewSettings, multiview_rows, multiview_sources, run_multiview
 from .result import EvalResult, kap_rows, pck_rows, row
 from .spec import (
     ExtractorSpec,
@@ -71,6 +72,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "folder of frames + tracks.npz: OA, delta_avg, AJ at 256x256"),
     Benchmark("badja", "badja", "tracking", "BADJA", None, (), False,
               "BADJA joints over DAVIS frames: PCK@0.2 with sqrt(mask area)"),
+    Benchmark("multiview", "multiview", "multiview", "meshes", None, (), False,
+              "APE / PCDP on renders with exact ground truth: --data default | meshes | view sets"),
 )}
 _ALIASES = {"spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
             "ap-10k": "ap10k", "tapvid": "tapvid_davis", "davis": "badja"}
@@ -114,7 +117,8 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
              kap: bool | None = None, kap_alphas: Sequence[float] = KAP_ALPHAS,
              dataset_options: dict[str, Any] | None = None, cache_root: str | Path | None = None,
              use_cache: bool = True, memory_entries: int = 128, query_mode: str = "first",
-             sphere: ExtractorSpec | FeatureExtractor | None = None) -> EvalResult:
+             sphere: ExtractorSpec | FeatureExtractor | None = None,
+             multiview: MultiviewSettings | None = None) -> EvalResult:
     """Run one benchmark and return its :class:`EvalResult` (see the module docstring).
 
     ``extractor``: a backbone name, an :class:`ExtractorSpec` or a ready :class:`FeatureExtractor`
@@ -125,6 +129,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     ``kap``: KAP on pairs listing every source-visible keypoint (default: on for SPair).
     ``use_cache=False`` skips the disk cache; ``memory_entries=0`` turns the in-memory LRU off.
     ``sphere``: feature source of the sphere maps for the ``combined`` matcher.
+    ``multiview``: sampling settings of the ``multiview`` benchmark (views, pairs, points per pair).
     """
     t_start = time.perf_counter()
     bench = get_benchmark(benchmark)
@@ -136,6 +141,9 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
         raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {m.method!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    if bench.task == "multiview":
+        return _evaluate_multiview(bench, data_root, extractor, m, limit, progress, on_result,
+                                   multiview or MultiviewSettings(), cache_root, use_cache, memory_entries, t_start)
     ds = open_dataset(bench, data_root, dataset_options)
     records = ds.records()
     n_available = len(records)
@@ -189,6 +197,39 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     elapsed = time.perf_counter() - t_start
     result.stats = {"seconds_total": elapsed, "seconds_evaluation": time.perf_counter() - t_eval,
                     "items_per_second": n_done / max(time.perf_counter() - t_eval, 1e-9),
+                    "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
+    return result
+
+
+def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: ExtractorSpec | FeatureExtractor | str,
+                        matcher: Any, limit: int | None, progress: Progress | None,
+                        on_result: Callable[[Any], None] | None, settings: MultiviewSettings,
+                        cache_root: str | Path | None, use_cache: bool, memory_entries: int,
+                        t_start: float) -> EvalResult:
+    sources = multiview_sources(data_root, settings)
+    n_available = len(sources)
+    if limit is not None:
+        sources = sources[:limit]
+    ex, _ = _extractor(extractor)
+    n_extract_before = ex.extractions
+    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
+    proto: dict[str, Any] = {
+        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root), **extractor_protocol(ex),
+        "matcher": matcher_protocol(matcher), "multiview": settings.to_dict(),
+        "subset_size": len(sources), "n_available": n_available, "limit": limit, "full_set_size": None,
+        "objects": [s.name for s in sources], "corrviz_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    result = EvalResult(bench.name, bench.task, proto)
+    t_eval = time.perf_counter()
+    run = run_multiview(sources, store, matcher, settings, progress, on_result)
+    result.rows = multiview_rows(run, settings)
+    result.items = [o.to_dict() for o in run.outcomes]
+    result.skipped = [s.to_dict() for s in run.skipped]
+    proto.update(n_evaluated=len(run.outcomes), n_points=int(sum(o.n_points for o in run.outcomes)),
+                 n_skipped=len(run.skipped), skipped_reasons=_reason_counts(run.skipped))
+    elapsed = time.perf_counter() - t_eval
+    result.stats = {"seconds_total": time.perf_counter() - t_start, "seconds_evaluation": elapsed,
+                    "items_per_second": sum(o.n_pairs for o in run.outcomes) / max(elapsed, 1e-9),
                     "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
     return result
 
