@@ -8,6 +8,9 @@ fully describes the architecture and no code is ever loaded from a file:
 ``conv``        one 3x3 convolution D -> D on the patch grid (MEF)
 ``projection``  a 1x1 convolution D -> out (linear projection of each cell)
 ``bottleneck``  DIY-SC adapter block: 1x1 C->C/4, 3x3 C/4->C/4, 1x1 ->C, GroupNorm(32), residual, ReLU
+``sphere_mapper`` SPH mapper f_S (method spec section 3): Linear D -> D/2, GELU, one transformer block
+                (D/2 dims, 6 heads, MLP ratio 4) over the image's cells, Linear -> 3, L2-normalise: a
+                unit sphere point per cell, used by the ``combined`` matcher
 """
 
 from __future__ import annotations
@@ -114,6 +117,34 @@ def _bottleneck(backbone: Backbone, spec: dict) -> nn.Module:
     return Bottleneck(int(spec["channels"]), int(spec.get("out_channels", 768)))
 
 
+class SphereMapper(nn.Module):
+    """Maps a feature grid (B, D, h, w) to unit sphere points (B, 3, h, w)."""
+
+    def __init__(self, dim: int, heads: int = 6, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        from timm.models.vision_transformer import Block
+
+        half = dim // 2
+        if half % heads:
+            raise ValueError(f"sphere mapper: {half} dims are not divisible into {heads} heads")
+        self.proj_in = nn.Linear(dim, half)
+        self.act = nn.GELU()
+        self.block = Block(half, heads, mlp_ratio=mlp_ratio, qkv_bias=True)
+        self.proj_out = nn.Linear(half, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        tokens = self.act(self.proj_in(x.flatten(2).transpose(1, 2)))
+        pts = self.proj_out(self.block(tokens))
+        pts = torch.nn.functional.normalize(pts, dim=-1)
+        return pts.transpose(1, 2).reshape(b, 3, h, w)
+
+
+@register_head("sphere_mapper")
+def _sphere(backbone: Backbone, spec: dict) -> nn.Module:
+    return SphereMapper(int(spec["channels"]), int(spec.get("heads", 6)), float(spec.get("mlp_ratio", 4.0)))
+
+
 def build_head(backbone: Backbone, spec: dict) -> nn.Module:
     kind = spec.get("type")
     if kind not in HEADS:
@@ -142,7 +173,14 @@ class AdaptedBackbone(Backbone):
         for spec in self.specs:
             if spec["type"] in ("conv", "projection", "bottleneck"):
                 dim = int(spec.get("out_channels", dim if spec["type"] == "conv" else 768))
+            elif spec["type"] == "sphere_mapper":
+                dim = 3
         return dim
+
+    @property
+    def is_sphere_mapper(self) -> bool:
+        """True when the output is a sphere point per cell (a checkpoint for the combined matcher)."""
+        return bool(self.specs) and self.specs[-1]["type"] == "sphere_mapper"
 
     def forward_features(self, images: torch.Tensor, layer: int | None = None,
                          facet: str | None = None) -> torch.Tensor:

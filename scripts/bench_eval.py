@@ -1,7 +1,7 @@
 """Pairs per second of PF-WILLOW evaluation without the feature cache, with a cold disk cache and
 with a warm one (a re-run with another matcher).
 
-    python scripts/bench_eval.py --data /work/shared/data/PF-WILLOW --backbone dense_sift
+    python scripts/bench_eval.py --data ../shared/data/PF-WILLOW --backbone dense_sift
 
 "No cache" extracts both images of every pair (memory LRU and disk cache off), so it runs on a
 shorter prefix (``--nocache-limit``); the cached runs use ``--limit`` pairs (default: all 900).
@@ -40,7 +40,7 @@ def bench(data: str, backbone: str, resolution: int | None, limit: int | None, n
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="/work/shared/data/PF-WILLOW")
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "PF-WILLOW"))
     p.add_argument("--backbone", default="dense_sift")
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="pairs for the cached runs [all 900]")

@@ -2,7 +2,7 @@
 random-init ViT floor) through ``corrviz-eval`` and print them as markdown, with the protocol, the
 exact command of each row and the published numbers of the method spec (section 7).
 
-    python scripts/results_table.py --data /work/shared/data --out results/ --write docs/results.md
+    python scripts/results_table.py --data ../shared/data --out results/ --write docs/results.md
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Any
 
 BACKBONES: tuple[tuple[str, int], ...] = (("dense_sift", 448), ("daisy", 448), ("test_dinov2_tiny", 224))
-# benchmark, folder under the data root, extra arguments
-RUNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("pfwillow", "PF-WILLOW", ("--matcher", "nn")),
-    ("spair", "SPair-71k", ("--matcher", "nn")),
-    ("pfpascal", "PF-PASCAL", ("--matcher", "nn")),
-    ("ap10k", "AP-10K", ("--matcher", "nn", "--kind", "all")),
-    ("badja", "", ("--matcher", "soft-argmax")),
+# label, benchmark, folder under the data root ("@default": corrviz's own objects), extra arguments
+RUNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("pfwillow", "pfwillow", "PF-WILLOW", ("--matcher", "nn")),
+    ("spair", "spair", "SPair-71k", ("--matcher", "nn")),
+    ("pfpascal", "pfpascal", "PF-PASCAL", ("--matcher", "nn")),
+    ("ap10k", "ap10k", "AP-10K", ("--matcher", "nn", "--kind", "all")),
+    ("badja", "badja", "", ("--matcher", "soft-argmax")),
+    ("multiview_default", "multiview", "@default", ("--matcher", "nn")),
+    ("multiview_meshes", "multiview", "meshes", ("--matcher", "nn")),
 )
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLISHED = """\
 | setting (methods.md section 7) | published | ours, same protocol? |
 |---|---|---|
@@ -60,22 +63,22 @@ def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tupl
     from corrviz.core.commands.eval import main as eval_main
 
     done: list[dict[str, Any]] = []
-    for bench, folder, extra in RUNS:
-        if benchmarks is not None and bench not in benchmarks:
+    for label, bench, folder, extra in RUNS:
+        if benchmarks is not None and bench not in benchmarks and label not in benchmarks:
             continue
-        data = data_root / folder if folder else data_root
+        data = Path("default") if folder == "@default" else data_root / folder if folder else data_root
         for backbone, res in backbones:
             args = command(bench, data, backbone, res, extra, out)
             if limit is not None:
                 args[-1:-1] = ["--limit", str(limit)]
-            tag = f"{bench}_{backbone}_{res}_{extra[1]}"
+            tag = f"{label}_{backbone}_{res}_{extra[1]}"
             args[-1:-1] = ["--tag", tag]
             with contextlib.redirect_stdout(io.StringIO()):
                 rc = eval_main(args[1:])
             if rc != 0:
                 raise SystemExit(f"{shlex.join(args)} failed with exit code {rc}")
             result = json.loads((out / f"{tag}.json").read_text())
-            done.append({"bench": bench, "backbone": backbone, "res": res, "cmd": shlex.join(args),
+            done.append({"bench": label, "backbone": backbone, "res": res, "cmd": shlex.join(args),
                          "result": result})
     return done
 
@@ -97,7 +100,7 @@ def _who(run: dict[str, Any]) -> str:
 
 def tables(runs: list[dict[str, Any]]) -> str:
     out: list[str] = []
-    by = {b: [r for r in runs if r["bench"] == b] for b, _, _ in RUNS}
+    by = {b: [r for r in runs if r["bench"] == b] for b, _, _, _ in RUNS}
     if by["pfwillow"]:
         out += ["### PF-WILLOW (900 ordered pairs; PCK bbox = alpha x max side of the box around the target "
                 "keypoints; NN matcher)", "",
@@ -143,6 +146,20 @@ def tables(runs: list[dict[str, Any]]) -> str:
                        f"{_v(res, 'badja_pck', 0.2)} | {_v(res, 'delta_avg')} | {_v(res, 'average_jaccard')} | "
                        f"{_v(res, 'occlusion_accuracy')} |")
         out.append("")
+    for label, title in (("multiview_default", "corrviz's default objects (procedural, exact ground truth)"),
+                         ("multiview_meshes", "the real meshes in shared/data/meshes")):
+        if by[label]:
+            out += [f"### Multi-view APE / PCDP on {title}", "",
+                    "42 views at 512 px (icosphere directions, distance 2, focal 560 px, black background); per "
+                    "object 12 view pairs within 60 degrees, 200 object pixels of view A visible in view B per "
+                    "pair (seeded); NN over the object cells of view B; APE in % of min(W, H), lower is better.",
+                    "", "| backbone (weights) | px | layer/facet | objects (skipped) | points | APE | PCDP@0.05 | "
+                    "PCDP@0.1 | PCDP@0.2 |", "|---|---|---|---|---|---|---|---|---|"]
+            for r in by[label]:
+                res, p = r["result"], r["result"]["protocol"]
+                out.append(f"| {_who(r)} | {p['n_evaluated']} ({p['n_skipped']}) | {p['n_points']} | "
+                           f"{_v(res, 'ape')} | " + " | ".join(_v(res, "pcdp", d) for d in (0.05, 0.1, 0.2)) + " |")
+            out.append("")
     out += ["### Commands", "", "Each row above came from exactly one of these (in this order):", "", "```"]
     out += [r["cmd"] for r in runs] + ["```", ""]
     return "\n".join(out)
@@ -183,7 +200,7 @@ percentages. Full protocol, common to every row unless the row says otherwise:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="/work/shared/data", help="shared data root")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="shared data root [../shared/data]")
     p.add_argument("--out", default="results", help="folder for each run's JSON / CSV / plots")
     p.add_argument("--limit", type=int, default=None, help="first N pairs / clips per run (smoke tests)")
     p.add_argument("--backbone", action="append", default=None, help="only these backbones (name or name:px)")

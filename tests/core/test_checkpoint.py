@@ -76,3 +76,27 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
         raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_sphere_mapper_checkpoint_drives_the_combined_matcher(tmp_path):
+    """A sphere-mapper checkpoint gives unit 3-vectors per cell; combined similarity mixes both cosines."""
+    from corrviz.core.matching import match_points, similarity_map
+
+    bb = create_backbone("test_dinov2_tiny")
+    mapper = AdaptedBackbone(bb, [{"type": "sphere_mapper", "channels": 32, "heads": 2}])
+    assert mapper.is_sphere_mapper and mapper.feature_dim() == 3
+    path = save_checkpoint(tmp_path / "sph.safetensors", mapper, "sph", feature={"facet": "prenorm"})
+    opts = FeatureOptions(resolution=224, canvas="resize")
+    feat = FeatureExtractor("test_dinov2_tiny", opts, cache=None)
+    sph = FeatureExtractor("test_dinov2_tiny", opts, checkpoint=path, cache=None)
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(2))
+    fa, fb, sa, sb = feat.extract(a), feat.extract(b), sph.extract(a), sph.extract(b)
+    assert sa.dim == 3 and torch.allclose(sa.features.norm(dim=0), torch.ones(16, 16), atol=1e-5)
+    pts = np.array([[50.0, 60.0], [150.0, 100.0]])
+    m = match_points(fa, fb, pts, "combined", sphere=(sa, sb), alpha=0.2)
+    expected = 0.8 * similarity_map(fa, pts, fb) + 0.2 * similarity_map(sa, pts, sb)
+    peak = expected.reshape(2, -1).max(dim=1).values.numpy()
+    assert np.allclose(m.score, peak, atol=1e-6)
+    with pytest.raises(ValueError, match="needs sphere maps"):
+        match_points(fa, fb, pts, "combined")

@@ -12,7 +12,8 @@ import pytest
 from corrviz.core.datasets import AP10KDataset, CocoKeypointPairs, get_dataset
 from corrviz.core.errors import DatasetError
 
-DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+DATA = SHARED_DATA
 AP = DATA / "AP-10K"
 
 

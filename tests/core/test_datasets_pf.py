@@ -12,8 +12,9 @@ import scipy.io
 from corrviz.core.datasets import PFPascalDataset, PFWillowDataset, get_dataset
 from corrviz.core.errors import DatasetError
 
-WILLOW = Path("/work/shared/data/PF-WILLOW")
-PASCAL = Path("/work/shared/data/PF-PASCAL")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+WILLOW = SHARED_DATA / "PF-WILLOW"
+PASCAL = SHARED_DATA / "PF-PASCAL"
 
 
 def test_willow_has_900_ordered_pairs() -> None:

@@ -12,7 +12,8 @@ import pytest
 from corrviz.core.datasets import SPairDataset, get_dataset, list_datasets
 from corrviz.core.errors import DatasetError
 
-ROOT = Path("/work/shared/data/SPair-71k")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+ROOT = SHARED_DATA / "SPair-71k"
 
 
 def test_counts_match_the_readme() -> None:

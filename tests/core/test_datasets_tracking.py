@@ -14,7 +14,8 @@ from scipy.ndimage import binary_dilation
 from corrviz.core.datasets import BadjaDataset, TapVidFolderDataset, TapVidPickleDataset, get_dataset
 from corrviz.core.errors import DatasetError
 
-DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+DATA = SHARED_DATA
 MASKS = DATA / "DAVIS" / "Masks_binary_dinotracker" / "480p" / "horsejump-high"
 
 

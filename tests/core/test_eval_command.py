@@ -11,7 +11,8 @@ import pytest
 
 from corrviz.core.commands.eval import main
 
-WILLOW = Path("/work/shared/data/PF-WILLOW")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+WILLOW = SHARED_DATA / "PF-WILLOW"
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 pytestmark = pytest.mark.skipif(not WILLOW.is_dir(), reason="shared data not available")
@@ -75,7 +76,7 @@ def test_results_table_script_on_a_tiny_subset(tmp_path: Path, capsys: pytest.Ca
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORRVIZ_CACHE", str(tmp_path / "cache"))
     doc = tmp_path / "results.md"
-    _run_script("results_table.py", ["--data", "/work/shared/data", "--out", str(tmp_path / "out"), "--limit", "2",
+    _run_script("results_table.py", ["--data", str(SHARED_DATA), "--out", str(tmp_path / "out"), "--limit", "2",
                                      "--backbone", "dense_sift:160", "--benchmark", "pfwillow",
                                      "--benchmark", "spair", "--write", str(doc)], monkeypatch)
     text = doc.read_text()

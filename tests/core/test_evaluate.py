@@ -23,7 +23,8 @@ from corrviz.core.evaluate import (
 )
 from corrviz.core.progress import Progress
 
-DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+DATA = SHARED_DATA
 WILLOW = DATA / "PF-WILLOW"
 SPAIR = DATA / "SPair-71k"
 PROTOCOL_FIELDS = ("backbone", "weights_source", "checkpoint", "resolution", "facet", "layer", "canvas",

@@ -12,7 +12,8 @@ from corrviz.core.evaluate import ExtractorSpec, MatcherSpec, OracleMatcher, eva
 from corrviz.core.evaluate.tracking import radius_soft_argmax
 from corrviz.core.io import save_image
 
-DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+DATA = SHARED_DATA
 SHIFT = np.array([8.0, 8.0])  # pixels per frame (x, y): one cell of dense SIFT at scale 1
 
 

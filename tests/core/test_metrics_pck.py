@@ -19,7 +19,8 @@ from corrviz.core.metrics.pck import (
     pck_table,
 )
 
-DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+DATA = SHARED_DATA
 
 
 def _pair(pid: str, cat: str, errors: list[float], vp: int | None = None) -> PairErrors:

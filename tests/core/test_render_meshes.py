@@ -12,7 +12,8 @@ import pytest
 from corrviz.core.errors import MeshError
 from corrviz.core.render import load_mesh, render_views
 
-MESHES = Path("/work/shared/data/meshes")
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
+MESHES = SHARED_DATA / "meshes"
 need_meshes = pytest.mark.skipif(not MESHES.exists(), reason="shared real meshes not available")
 
 
