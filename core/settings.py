@@ -16,20 +16,19 @@ from .io import write_json
 SETTINGS_VERSION = 1
 
 
+def _user_dir(env: str, xdg: str, fallback: str) -> Path:
+    """``$env`` if set, else ``$xdg/corrviz`` (XDG base directory), else ``~/<fallback>/corrviz``."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    return Path(os.environ.get(xdg) or str(Path.home() / fallback)) / "corrviz"
+
+
 def config_dir() -> Path:
-    env = os.environ.get("CORRVIZ_CONFIG_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "corrviz"
+    return _user_dir("CORRVIZ_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("CORRVIZ_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "corrviz"
+    return _user_dir("CORRVIZ_CACHE", "XDG_CACHE_HOME", ".cache")
 
 
 @dataclass

@@ -97,19 +97,23 @@ def curve_figure(result: EvalResult) -> Figure | None:
     return fig
 
 
+def _item_figure(result: EvalResult, labels: list[str], groups: dict[str, list[float]], ylabel: str) -> Figure:
+    fig = Figure(figsize=(max(6, 1.2 * len(labels) + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    _bars(ax, labels, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(_title(result), fontsize=8)
+    return fig
+
+
 def clip_figure(result: EvalResult) -> Figure | None:
+    """Tracking: the scores of each clip (percent)."""
     if not result.items:
         return None
     metrics = [m for m in ("badja_pck", "average_jaccard", "delta_avg", "occlusion_accuracy")
                if all(m in it and it[m] is not None for it in result.items)]
     labels = [str(it["clip_id"]) for it in result.items]
-    groups = {m: [float(it[m]) for it in result.items] for m in metrics}
-    fig = Figure(figsize=(max(6, 1.2 * len(labels) + 2), 4), layout="constrained")
-    ax = fig.subplots()
-    _bars(ax, labels, groups)
-    ax.set_ylabel("%")
-    ax.set_title(_title(result), fontsize=8)
-    return fig
+    return _item_figure(result, labels, {m: [100 * float(it[m]) for it in result.items] for m in metrics}, "%")
 
 
 def object_figure(result: EvalResult) -> Figure | None:
@@ -118,13 +122,8 @@ def object_figure(result: EvalResult) -> Figure | None:
         return None
     labels = [str(it["object"]) for it in result.items]
     keys = ["ape"] + sorted(k for k in result.items[0] if k.startswith("pcdp@"))
-    groups = {k: [100 * float(it[k]) for it in result.items] for k in keys}
-    fig = Figure(figsize=(max(6, 1.2 * len(labels) + 2), 4), layout="constrained")
-    ax = fig.subplots()
-    _bars(ax, labels, groups)
-    ax.set_ylabel("% (APE: of min(W, H))")
-    ax.set_title(_title(result), fontsize=8)
-    return fig
+    return _item_figure(result, labels, {k: [100 * float(it[k]) for it in result.items] for k in keys},
+                        "% (APE: of min(W, H))")
 
 
 def save_plots(result: EvalResult, out_dir: Path, tag: str) -> dict[str, Path]:
