@@ -1,9 +1,10 @@
-"""Video frames and point tracking with features: nearest neighbour + window soft-argmax.
+"""Video frames and point tracking with features (seed 000 A.10), used by the app and the benchmarks.
 
-A query point clicked on one frame is matched from that frame's features into every frame
-independently (no temporal model): the nearest-neighbour cell gives the peak, the window
-soft-argmax refines it to sub-cell precision, and the cosine similarity at the peak decides
-visibility (below ``occlusion_threshold`` the point is reported occluded).
+A query point is matched from its query frame's features into every frame independently (no
+temporal model): the nearest-neighbour cell gives the peak, a soft-argmax over the cells within
+``radius_px`` [35] image pixels of the peak refines it, and the cosine similarity at the peak decides
+visibility (below ``occlusion_threshold`` the point is reported occluded). The argmax only looks at
+cells covered by the image (canvas padding excluded).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from .errors import CorrvizError, InputMismatchError
 
@@ -125,36 +127,72 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
-def track_points(maps: Sequence[FeatureMap], query_frame: int, points_xy: np.ndarray, radius: int = 3,
-                 beta: float = 0.02, occlusion_threshold: float = 0.5,
+def radius_soft_argmax(sim: torch.Tensor, cells_xy: np.ndarray, radius_px: float, beta: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Peak refinement in image pixels: maps (Q, h, w) and cell centres (h, w, 2) ->
+    (predicted xy (Q, 2), peak similarity (Q,)). softmax(sim / beta) over the cells within
+    ``radius_px`` of the argmax cell (the argmax itself always counts), expectation of their centres."""
+    from .matching import argmax_cells
+
+    q, h, w = sim.shape
+    peak = argmax_cells(sim)
+    centres = torch.from_numpy(np.asarray(cells_xy, dtype=np.float64)).reshape(h * w, 2)
+    flat_peak = peak[:, 0] * w + peak[:, 1]
+    inside = torch.cdist(centres[flat_peak], centres) <= radius_px
+    inside[torch.arange(q), flat_peak] = True
+    logits = (sim.reshape(q, -1).double() / beta).masked_fill(~inside, float("-inf"))
+    xy = torch.softmax(logits, dim=1) @ centres
+    score = sim[torch.arange(q), peak[:, 0], peak[:, 1]]
+    return xy.numpy(), score.double().numpy()
+
+
+def track_features(query: torch.Tensor, maps: Sequence[FeatureMap], method: str = "soft-argmax",
+                   radius_px: float = 35.0, beta: float = 0.02, restrict_to_image: bool = True,
+                   progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Locate query features (N, D) in every frame: positions (N, T, 2) and peak similarity (N, T).
+
+    ``method`` is ``nn`` (argmax cell centre) or ``soft-argmax`` (:func:`radius_soft_argmax`).
+    """
+    from .matching import argmax_cells, similarity_to_grid
+
+    if method not in ("nn", "soft-argmax"):
+        raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {method!r}")
+    n, t = int(query.shape[0]), len(maps)
+    xy = np.zeros((n, t, 2))
+    score = np.zeros((n, t))
+    for f, fm in enumerate(maps):
+        sim = similarity_to_grid(query, fm)
+        if restrict_to_image:
+            sim = sim.masked_fill(~torch.from_numpy(fm.transform.content_mask())[None], -2.0)
+        if method == "nn":
+            cells = argmax_cells(sim)
+            xy[:, f] = fm.transform.cell_to_image(cells.numpy())
+            score[:, f] = sim[torch.arange(n), cells[:, 0], cells[:, 1]].double().numpy()
+        else:
+            xy[:, f], score[:, f] = radius_soft_argmax(sim, fm.cell_centers(), radius_px, beta)
+        if progress is not None:
+            progress.step()
+    return xy, score
+
+
+def track_points(maps: Sequence[FeatureMap], query_frame: int, points_xy: np.ndarray, radius_px: float = 35.0,
+                 beta: float = 0.02, occlusion_threshold: float = 0.5, method: str = "soft-argmax",
                  progress: Progress | None = None) -> Track:
-    """Track image points of ``maps[query_frame]`` through every frame (NN peak + window soft-argmax).
+    """Track image points of ``maps[query_frame]`` through every frame (see the module docstring).
 
     A point is visible in a frame when the cosine similarity at its peak is >= ``occlusion_threshold``;
     in the query frame it is always visible at its own position.
     """
-    from .matching import match_points
-
     t0 = time.perf_counter()
     if not maps:
         raise InputMismatchError("no frames to track through")
     if not 0 <= query_frame < len(maps):
         raise InputMismatchError(f"query frame {query_frame} is outside 0..{len(maps) - 1}")
     pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    n, t = len(pts), len(maps)
-    xy = np.zeros((t, n, 2))
-    score = np.zeros((t, n))
     if progress is not None:
-        progress.start(t, "tracking")
-    src = maps[query_frame]
-    for f, fm in enumerate(maps):
-        if f == query_frame:
-            xy[f], score[f] = pts, 1.0
-        else:
-            m = match_points(src, fm, pts, method="soft-argmax", radius=radius, beta=beta)
-            xy[f], score[f] = m.trg_xy, m.score
-        if progress is not None:
-            progress.step()
+        progress.start(len(maps), "tracking")
+    xy, score = track_features(maps[query_frame].sample(pts), maps, method, radius_px, beta, progress=progress)
+    xy[:, query_frame], score[:, query_frame] = pts, 1.0
     visible = score >= occlusion_threshold
-    visible[query_frame] = True
-    return Track(xy, visible, score, query_frame, time.perf_counter() - t0)
+    visible[:, query_frame] = True
+    return Track(xy.transpose(1, 0, 2), visible.T, score.T, query_frame, time.perf_counter() - t0)

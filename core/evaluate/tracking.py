@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..datasets import ClipRecord
 from ..features import FeatureMap
-from ..matching import argmax_cells, similarity_to_grid
 from ..metrics import QuerySet, badja_pck, rescale_to_256, tapvid_metrics
 from ..progress import Progress
+from ..tracking import track_features
 from .cache import FeatureStore, ImageRef
 from .keypoints import Skip
 from .spec import MatcherSpec
@@ -52,24 +51,6 @@ class TrackingRun:
     skipped: list[Skip] = field(default_factory=list)
 
 
-def radius_soft_argmax(sim: torch.Tensor, cells_xy: np.ndarray, radius_px: float, beta: float
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Peak refinement in image pixels: maps (Q, h, w), cell centres (h, w, 2) ->
-    (predicted xy (Q, 2), peak similarity (Q,))."""
-    q, h, w = sim.shape
-    peak = argmax_cells(sim)
-    centres = torch.from_numpy(np.asarray(cells_xy, dtype=np.float64)).reshape(h * w, 2)
-    peak_xy = centres[peak[:, 0] * w + peak[:, 1]]
-    dist = torch.cdist(peak_xy, centres)  # (Q, h*w)
-    inside = dist <= radius_px
-    inside[torch.arange(q), peak[:, 0] * w + peak[:, 1]] = True
-    logits = (sim.reshape(q, -1).double() / beta).masked_fill(~inside, float("-inf"))
-    prob = torch.softmax(logits, dim=1)
-    xy = prob @ centres
-    score = sim[torch.arange(q), peak[:, 0], peak[:, 1]]
-    return xy.numpy(), score.double().numpy()
-
-
 def track_queries(maps: list[FeatureMap], queries: QuerySet, matcher: MatcherSpec
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Tracks (Q, T, 2) in frame pixels and predicted occlusion (Q, T) for ``queries``.
@@ -77,30 +58,13 @@ def track_queries(maps: list[FeatureMap], queries: QuerySet, matcher: MatcherSpe
     ``nn``: the argmax cell centre; ``soft-argmax`` (the seed 000 A.10 recipe): soft-argmax within
     ``track_radius_px`` of the argmax. ``mnn`` and ``combined`` are not tracking matchers.
     """
-    if matcher.method not in ("nn", "soft-argmax"):
-        from ..errors import InputMismatchError
-
-        raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {matcher.method!r}")
-    n_t = len(maps)
-    n_q = len(queries)
-    pred = np.zeros((n_q, n_t, 2))
-    score = np.zeros((n_q, n_t))
+    pred = np.zeros((len(queries), len(maps), 2))
+    score = np.zeros((len(queries), len(maps)))
     frames = np.asarray(queries.frame, dtype=np.int64)
     for qf in np.unique(frames):
         sel = np.flatnonzero(frames == qf)
-        feats = maps[int(qf)].sample(queries.xy[sel])
-        for t, fm in enumerate(maps):
-            sim = similarity_to_grid(feats, fm)
-            if matcher.restrict_to_image:
-                content = torch.from_numpy(fm.transform.content_mask())
-                sim = sim.masked_fill(~content[None], -2.0)
-            if matcher.method == "nn":
-                cells = argmax_cells(sim)
-                xy = fm.transform.cell_to_image(cells.numpy())
-                s = sim[torch.arange(len(sel)), cells[:, 0], cells[:, 1]].double().numpy()
-            else:
-                xy, s = radius_soft_argmax(sim, fm.cell_centers(), matcher.track_radius_px, matcher.beta)
-            pred[sel, t], score[sel, t] = xy, s
+        pred[sel], score[sel] = track_features(maps[int(qf)].sample(queries.xy[sel]), maps, matcher.method,
+                                               matcher.track_radius_px, matcher.beta, matcher.restrict_to_image)
         pred[sel, int(qf)] = queries.xy[sel]
         score[sel, int(qf)] = 1.0
     return pred, score < matcher.occlusion_threshold

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from corrviz.core.evaluate import ExtractorSpec, MatcherSpec, OracleMatcher, evaluate
-from corrviz.core.evaluate.tracking import radius_soft_argmax
 from corrviz.core.io import save_image
+from corrviz.core.tracking import radius_soft_argmax
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"  # ../shared beside the checkout
 DATA = SHARED_DATA
