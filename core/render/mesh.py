@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import MeshError
 from ..io import atomic_write
+from .backend import require_open3d
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf", ".npz")
 DEFAULT_GREY = (0.7, 0.7, 0.7)
@@ -201,7 +202,7 @@ def missing_texture_files(path: Path) -> list[str]:
 
 def _from_model(path: Path) -> Mesh | None:
     """Read through ``read_triangle_model`` (keeps per-part materials); None if it reads nothing."""
-    import open3d as o3d
+    o3d = require_open3d()
 
     model = o3d.io.read_triangle_model(str(path))
     if len(model.meshes) == 0:
@@ -255,7 +256,7 @@ def _from_model(path: Path) -> Mesh | None:
 
 
 def _from_legacy(path: Path) -> Mesh:
-    import open3d as o3d
+    o3d = require_open3d()
 
     tm = o3d.io.read_triangle_mesh(str(path), enable_post_processing=False)
     v = np.asarray(tm.vertices, dtype=np.float64)
@@ -289,7 +290,7 @@ def _count_points(path: Path) -> int:
         if path.suffix.lower() == ".obj":
             with path.open(errors="replace") as fh:
                 return sum(1 for line in fh if line.startswith("v "))
-        import open3d as o3d
+        o3d = require_open3d()
 
         return len(o3d.io.read_point_cloud(str(path)).points)
     except (OSError, RuntimeError, ValueError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..progress import Progress
+from .backend import require_open3d
 from .cameras import intrinsics, pixel_centers, pixel_rays, scaled_focal, sphere_poses
 from .mesh import Mesh, validate_mesh
 from .shading import Lighting, SurfaceShader
@@ -42,7 +43,7 @@ class Raycaster:
     """A ``RaycastingScene`` holding one mesh, reusable for any number of rays and views."""
 
     def __init__(self, mesh: Mesh) -> None:
-        import open3d as o3d
+        o3d = require_open3d()
 
         validate_mesh(mesh, mesh.source or mesh.name or "mesh")
         self.mesh = mesh
@@ -53,7 +54,7 @@ class Raycaster:
 
     def cast(self, origins: np.ndarray, directions: np.ndarray) -> RayHits:
         """First intersection of rays (N, 3) + (N, 3); ``t`` is in units of the direction length."""
-        import open3d as o3d
+        o3d = require_open3d()
 
         n = len(directions)
         if n == 0:
