@@ -2,8 +2,9 @@
 
 Views emit what the user asked for; the controller updates the :class:`~corrviz.core.session.Session`
 or starts a job in a worker (:class:`~corrviz.app.workers.TaskRunner`); session signals redraw
-the views. Video, mesh and 3-D handling live in :mod:`corrviz.app.controller_media` (a mixin of
-the same controller).
+the views. Video, mesh and 3-D handling live in :mod:`corrviz.app.controller_media`, the checkpoint
+pickers (finetuned features, sphere mapper) in :mod:`corrviz.app.controller_checkpoints` and the
+benchmark evaluation panel in :mod:`corrviz.app.controller_eval` (mixins of the same controller).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from corrviz.core.session import (
 from corrviz.core.settings import config_dir
 
 from . import export as figure_export
+from .controller_checkpoints import CheckpointMixin
+from .controller_eval import EvalMixin
 from .controller_media import MESH_SUFFIXES, MediaMixin
 from .demo import demo_images
 from .main_window import TAB_2D, TAB_3D, TAB_VIDEO, MainWindow
@@ -41,11 +44,11 @@ from .workers import TaskRunner
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
-LONG_CHANNELS = ("load", "extract", "video", "video_features", "track", "mesh")
+LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh")
 DEFAULT_BACKBONE = "dense_sift"
 
 
-class Controller(MediaMixin, QObject):
+class Controller(MediaMixin, CheckpointMixin, EvalMixin, QObject):
     def __init__(self, window: MainWindow | None = None, settings: QSettings | None = None,
                  max_threads: int = 2) -> None:
         super().__init__()
@@ -60,6 +63,8 @@ class Controller(MediaMixin, QObject):
         self.session.options = ExtractionOptions(backbone=backbone)
         self._wire()
         self._init_media()
+        self._init_checkpoints()
+        self._init_eval()
         self._restore_layout()
         self.window.set_recent(self._recent())
 
@@ -77,13 +82,11 @@ class Controller(MediaMixin, QObject):
         w.pair_view.sigPointClicked.connect(self.click_point)
         w.tabs.currentChanged.connect(self._on_tab)
         p.sigOptionsEdited.connect(self._on_options_edited)
-        p.sigMethodChanged.connect(s.set_method)
+        p.sigMethodChanged.connect(self.pick_method)
         p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
         p.sigForegroundOnlyChanged.connect(lambda on: s.set_overlay(foreground_only=on))
         p.sigDenseToggled.connect(s.set_dense_enabled)
         p.sigClearPoints.connect(s.clear_points)
-        p.sigCheckpointBrowse.connect(self.ask_checkpoint)
-        p.sigCheckpointClear.connect(lambda: self.set_checkpoint(None))
         s.sigImagesChanged.connect(self._on_images)
         s.sigOptionsChanged.connect(self._on_options)
         s.sigFeaturesChanged.connect(self._on_features)
@@ -111,6 +114,7 @@ class Controller(MediaMixin, QObject):
         panel.set_devices(devices)
         self._registry_loaded = True
         self._show_options(self.session.options)
+        self.fill_benchmarks()
 
     # -- errors and status --------------------------------------------------------------------------
     def report_error(self, exc: BaseException, title: str = "corrviz") -> None:
@@ -127,7 +131,8 @@ class Controller(MediaMixin, QObject):
 
     def _on_busy(self, channel: str, busy: bool) -> None:
         if busy and channel in LONG_CHANNELS:
-            self.window.show_progress(0, 0, {"extract": "extracting features", "load": "loading"}.get(channel, channel))
+            self.window.show_progress(0, 0, {"extract": "extracting features", "load": "loading",
+                                             "sphere": "extracting sphere maps"}.get(channel, channel))
         if not any(self.runner.busy(c) for c in LONG_CHANNELS):
             self.window.hide_progress()
 
@@ -205,6 +210,7 @@ class Controller(MediaMixin, QObject):
     def _on_options_edited(self, v: PanelValues) -> None:
         old = self.session.options
         checkpoint = old.checkpoint if v.backbone == old.backbone else None
+        self.drop_sphere_for_backbone(v.backbone)
         self.session.set_options(ExtractionOptions(v.backbone, v.resolution, v.canvas, v.layer, v.facet, v.device,
                                                    checkpoint))
 
@@ -285,6 +291,13 @@ class Controller(MediaMixin, QObject):
         if m is not None and m.heatmap_point != self.session.selected:
             self.request_matches()
 
+    def pick_method(self, method: str) -> None:
+        try:
+            self.session.set_method(method)
+        except CorrvizError as exc:
+            self.window.options.set_method(self.session.method)
+            self.report_error(exc, "Matcher not available")
+
     def _on_method(self, method: str) -> None:
         self.window.options.set_method(method)
         self.request_matches()
@@ -301,7 +314,14 @@ class Controller(MediaMixin, QObject):
         if len(s.images) < 2:
             self.window.show_status("Open a second image to see matches.")
             return
-        req = MatchRequest(tuple(s.features.maps), tuple(s.points), s.method, s.selected)
+        sphere = None
+        if s.method == "combined":
+            if s.sphere_maps is None:
+                self.window.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
+                return
+            sphere = tuple(s.sphere_maps)
+        req = MatchRequest(tuple(s.features.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
+                           alpha=s.sphere_alpha)
         self.runner.submit("match", lambda _p: compute_matches(req), on_result=self._on_matched,
                            on_error=lambda e: self.report_error(e, "Matching failed"))
 
@@ -342,42 +362,6 @@ class Controller(MediaMixin, QObject):
             self.request_dense()
         self.window.options.set_dense(s.dense_enabled)
         self.window.pair_view.set_dense(dense_lines(s))
-
-    # -- checkpoint ---------------------------------------------------------------------------------
-    def ask_checkpoint(self) -> None:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
-        p, _ = QFileDialog.getOpenFileName(self.window, "Choose a corrviz checkpoint", folder,
-                                           "corrviz checkpoints (*.safetensors);;All files (*)")
-        if p:
-            self.set_checkpoint(p)
-
-    def set_checkpoint(self, path: str | None) -> bool:
-        """Use a finetuned checkpoint; incompatible ones are explained (panel + dialog), not applied."""
-        from dataclasses import replace
-
-        o = self.session.options
-        if path is None:
-            self.session.set_options(replace(o, checkpoint=None))
-            self.window.options.set_checkpoint_info("none (plain backbone)")
-            return True
-        from corrviz.core.checkpoint import read_checkpoint_metadata
-
-        try:
-            meta = read_checkpoint_metadata(path)
-        except CorrvizError as exc:
-            self.window.options.set_checkpoint_info(f"{Path(path).name}: unusable", ok=False)
-            self.report_error(exc, "Checkpoint not usable")
-            return False
-        if meta.get("backbone") != o.backbone:
-            msg = (f"{Path(path).name} was trained on backbone '{meta.get('backbone')}' "
-                   f"(method {meta.get('method', '?')}), but the current backbone is '{o.backbone}'. "
-                   f"Pick '{meta.get('backbone')}' in the backbone list first.")
-            self.window.options.set_checkpoint_info(msg, ok=False)
-            self.window.show_error("Checkpoint for another backbone", msg)
-            return False
-        self.session.set_options(replace(o, checkpoint=str(path)))
-        self.window.options.set_checkpoint_info(f"{Path(path).name} ({meta.get('method', '?')})")
-        return True
 
     # -- export -------------------------------------------------------------------------------------
     def figure_widget(self):
@@ -439,10 +423,14 @@ class Controller(MediaMixin, QObject):
             self.report_error(exc if isinstance(exc, CorrvizError) else CorrvizError(str(exc)), "Cannot open session")
             return
         s = self.session
-        s.set_method(rec.method)
         s.set_overlay(rec.overlay_opacity, rec.foreground_only)
         s.set_dense_enabled(rec.dense)
+        self.drop_sphere_for_backbone(options.backbone)
         s.set_options(options)
+        s.set_sphere_alpha(rec.sphere_alpha)
+        if rec.sphere_checkpoint:
+            self.set_sphere_checkpoint(rec.sphere_checkpoint)
+        self.pick_method(rec.method)
         points = rec.query_points()
 
         def with_images(images, _sec: float) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from corrviz.core.errors import Cancelled, CorrvizError, MeshError
-from corrviz.core.session import extract_maps, load_mesh_arrays
+from corrviz.core.session import extract_maps
+from corrviz.core.session_3d import load_mesh_arrays, sphere_points
 from corrviz.core.tracking import read_video, track_points
 
 from .render_state import highlight_cells
@@ -64,7 +65,26 @@ class MediaMixin:
             self.view3d.set_point_clouds(None, None, None)
         else:
             self.view3d.set_point_clouds(f.points3d, f.colors3d, f.cells3d, [im.name for im in self.session.images])
+        self._update_3d_sphere()
         self._update_3d_highlight()
+
+    def _update_3d_sphere(self) -> None:
+        """Real sphere points (sphere mapper) coloured like the joint PCA, or the labelled placeholder."""
+        s, f = self.session, self.session.features
+        if s.sphere_checkpoint is None or f is None:
+            self.view3d.set_sphere_points(None, None, None)
+            return
+        maps = s.sphere_maps
+        if maps is None:
+            self.view3d.set_sphere_points(None, None, None, "Extracting sphere maps…")
+            return
+        if [m.grid_shape for m in maps] != [m.grid_shape for m in f.maps]:
+            self.view3d.set_sphere_points(None, None, None, "Sphere maps and features are on different grids; "
+                                          "the placeholder is shown.")
+            return
+        note = (f"Sphere points from {Path(s.sphere_checkpoint).name} ({sum(len(c) for c in f.cells3d)} cells), "
+                "coloured by the joint PCA of the features.")
+        self.view3d.set_sphere_points(sphere_points(maps, f.cells3d), f.colors3d, f.cells3d, note)
 
     def _update_3d_highlight(self) -> None:
         if self.view3d is not None:

@@ -22,11 +22,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from .widgets.eval_panel import EvalPanel
 from .widgets.options_panel import OptionsPanel
 from .widgets.pair_view import PairView
 from .widgets.video_view import VideoView
 
-TAB_2D, TAB_3D, TAB_VIDEO = 0, 1, 2
+TAB_2D, TAB_3D, TAB_VIDEO, TAB_EVAL = 0, 1, 2, 3
 
 
 class MainWindow(QMainWindow):
@@ -53,6 +54,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.view3d_holder, "3D")
         self.video_view = VideoView()
         self.tabs.addTab(self.video_view, "Video")
+        self.eval_panel = EvalPanel()
+        self.tabs.addTab(self.eval_panel, "Evaluation")
         self.setCentralWidget(self.tabs)
 
         self.options = OptionsPanel()
@@ -111,7 +114,7 @@ class MainWindow(QMainWindow):
         fm.addSeparator()
         self._action(fm, "Quit", self.close, QKeySequence.StandardKey.Quit)
         vm = self.menuBar().addMenu("&View")
-        for k, name in enumerate(("2D matches", "3D", "Video")):
+        for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
         vm.addAction(self.dock.toggleViewAction())
         hm = self.menuBar().addMenu("&Help")
@@ -178,7 +181,7 @@ class MainWindow(QMainWindow):
             "Open two or more images (Ctrl+O, or drop files), pick a backbone on the left and wait for the "
             "features. Click a point in any image to see its matches in the others; click more points for "
             "more colours. The 3D tab shows the features as PCA point clouds; the Video tab tracks a clicked "
-            "point through a video. Export the figure with Ctrl+E and the matches with Ctrl+Shift+E.")
+            "point through a video; the Evaluation tab runs a benchmark with the current features. Export the figure with Ctrl+E and the matches with Ctrl+Shift+E.")
 
     # -- drag and drop ------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

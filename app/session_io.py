@@ -32,6 +32,8 @@ class SessionFile:
     video: str | None = None
     video_step: int = 5
     mesh: str | None = None
+    sphere_checkpoint: str | None = None
+    sphere_alpha: float = 0.2
 
     def extraction_options(self) -> ExtractionOptions:
         return ExtractionOptions.from_dict(self.options)
@@ -48,7 +50,7 @@ def session_record(session: Session) -> SessionFile:
         points=[{"image": p.image, "x": p.x, "y": p.y, "color": p.color} for p in session.points],
         overlay_opacity=session.overlay_opacity, foreground_only=session.foreground_only,
         dense=session.dense_enabled, video=session.video_path, video_step=session.video_step,
-        mesh=session.mesh_path)
+        mesh=session.mesh_path, sphere_checkpoint=session.sphere_checkpoint, sphere_alpha=session.sphere_alpha)
 
 
 def save_session(path: str | Path, session: Session) -> Path:
@@ -70,7 +72,8 @@ def load_session(path: str | Path) -> SessionFile:
         raise SessionFileError(f"{p}: not a corrviz session file (no \"format\": \"{SESSION_FORMAT}\")")
     known = set(SessionFile.__dataclass_fields__)
     rec = SessionFile(**{k: v for k, v in data.items() if k in known})
-    missing = [s for s in rec.images + [rec.video or "", rec.mesh or ""] if s and not Path(s).exists()]
+    missing = [s for s in rec.images + [rec.video or "", rec.mesh or "", rec.sphere_checkpoint or ""]
+               if s and not Path(s).exists()]
     if missing:
         raise SessionFileError(f"{p}: inputs of this session are missing: {', '.join(missing)}")
     return rec

@@ -4,7 +4,9 @@ A job is a plain function ``fn(progress) -> result`` (the core functions take a
 :class:`~corrviz.core.progress.Progress`). :class:`TaskRunner` runs it on a ``QThreadPool`` and
 delivers its signals on the GUI thread. Jobs are grouped in *channels* ("extract", "match",
 "track", ...): submitting to a channel cancels the job already running there and, whatever order
-the threads finish in, only the newest job's result is applied.
+the threads finish in, only the newest job's result is applied. A job may also hand over partial
+results while it runs (:meth:`WorkerProgress.partial`, e.g. each evaluated pair), delivered to
+``on_partial`` on the GUI thread.
 """
 
 from __future__ import annotations
@@ -30,13 +32,27 @@ class WorkerSignals(QObject):
     sigResult = pyqtSignal(int, object, float)  # job id, result, seconds
     sigError = pyqtSignal(int, object)  # job id, exception
     sigFinished = pyqtSignal(int)
+    sigPartial = pyqtSignal(int, object)  # job id, a partial result
+
+
+class WorkerProgress(Progress):
+    """The :class:`Progress` a job gets: also forwards partial results to the GUI thread."""
+
+    def __init__(self, job_id: int, signals: WorkerSignals) -> None:
+        super().__init__(lambda d, t, m: signals.sigProgress.emit(job_id, d, t, m))
+        self._job_id = job_id
+        self._signals = signals
+
+    def partial(self, value: object) -> None:
+        """Hand a partial result to the job's ``on_partial`` (called from the worker thread)."""
+        self._signals.sigPartial.emit(self._job_id, value)
 
 
 class Worker(QRunnable):
     """A QRunnable that calls ``fn(progress)`` and reports through :class:`WorkerSignals`."""
 
-    def __init__(self, job_id: int, fn: Callable[[Progress], Any], signals: WorkerSignals,
-                 progress: Progress) -> None:
+    def __init__(self, job_id: int, fn: Callable[[WorkerProgress], Any], signals: WorkerSignals,
+                 progress: WorkerProgress) -> None:
         super().__init__()
         self.job_id = job_id
         self.fn = fn
@@ -72,6 +88,7 @@ class Job:
     on_error: Callable[[Exception], None] | None = None
     on_progress: Callable[[int, int, str], None] | None = None
     on_cancelled: Callable[[], None] | None = None
+    on_partial: Callable[[Any], None] | None = None
     submitted: float = field(default_factory=time.perf_counter)
     superseded: bool = False  # cancelled because a newer job of the channel was submitted
 
@@ -95,14 +112,16 @@ class TaskRunner(QObject):
                on_result: Callable[[Any, float], None] | None = None,
                on_error: Callable[[Exception], None] | None = None,
                on_progress: Callable[[int, int, str], None] | None = None,
-               on_cancelled: Callable[[], None] | None = None) -> int:
+               on_cancelled: Callable[[], None] | None = None,
+               on_partial: Callable[[Any], None] | None = None) -> int:
         """Start ``fn(progress)`` in the pool; cancel the older job of the same channel."""
         self.cancel(channel, superseded=True)
         jid = next(self._ids)
         signals = WorkerSignals()
-        progress = Progress(lambda d, t, m, j=jid, s=signals: s.sigProgress.emit(j, d, t, m))
-        job = Job(jid, channel, progress, signals, on_result, on_error, on_progress, on_cancelled)
+        progress = WorkerProgress(jid, signals)
+        job = Job(jid, channel, progress, signals, on_result, on_error, on_progress, on_cancelled, on_partial)
         queued = Qt.ConnectionType.QueuedConnection
+        signals.sigPartial.connect(self._on_partial, queued)
         signals.sigProgress.connect(self._on_progress, queued)
         signals.sigResult.connect(self._on_result, queued)
         signals.sigError.connect(self._on_error, queued)
@@ -151,6 +170,11 @@ class TaskRunner(QObject):
         self.sigJobProgress.emit(job.channel, done, total, message)
         if job.on_progress is not None:
             job.on_progress(done, total, message)
+
+    def _on_partial(self, jid: int, value: object) -> None:
+        job = self._jobs.get(jid)
+        if job is not None and self._is_current(job) and job.on_partial is not None:
+            job.on_partial(value)
 
     def _on_result(self, jid: int, result: object, seconds: float) -> None:
         job = self._jobs.get(jid)

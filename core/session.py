@@ -3,8 +3,8 @@
 One evented object (psygnal signals, no Qt) holds everything the user sees; the app's controller
 subscribes to its ``sig*`` signals and the views never talk to each other. The jobs the app runs
 off the GUI thread are plain functions here (:func:`extract_features`, :func:`compute_matches`,
-:func:`compute_dense`) that turn a small request into a result; they take a
-:class:`~corrviz.core.progress.Progress` where they are long, so the app can cancel them.
+:func:`compute_dense`; the 3-D ones are in :mod:`corrviz.core.session_3d`) that turn a small request
+into a result; they take a :class:`~corrviz.core.progress.Progress` where they are long (cancel).
 
 Heavy libraries (torch through :mod:`corrviz.core.features`) are imported lazily so that the app's
 window can appear before they load.
@@ -131,6 +131,21 @@ class FeatureResult:
     foreground_only: bool = False
 
 
+@dataclass
+class EvalRun:
+    """One benchmark run of the evaluation panel: its request, the outcomes so far, the result."""
+
+    benchmark: str
+    data_root: str
+    method: str
+    limit: int | None = None
+    outcomes: list[Any] = field(default_factory=list)  # PairOutcome / ClipOutcome / ObjectOutcome
+    scores: list[tuple[str, float, float]] = field(default_factory=list)  # (item, numerator, denominator)
+    result: Any = None  # EvalResult once finished
+    state: str = "running"  # running | done | cancelled | failed
+    message: str = ""
+
+
 class Session:
     """Evented state of one corrviz workbench session. Every setter emits the matching ``sig*``."""
 
@@ -148,6 +163,8 @@ class Session:
     sigTrackChanged = Signal()  # also emitted when the video's features change
     sigMeshChanged = Signal()
     sigTimingsChanged = Signal(dict)
+    sigSphereChanged = Signal()  # sphere-mapper checkpoint, its maps or alpha
+    sigEvaluationChanged = Signal()  # a run started, got an outcome, or ended
 
     def __init__(self) -> None:
         self.images: list[ImageInput] = []
@@ -172,6 +189,10 @@ class Session:
         self.mesh: Any = None
         self.timings: dict[str, float] = {}
         self.is_demo = False
+        self.sphere_checkpoint: str | None = None
+        self.sphere_maps: list[FeatureMap] | None = None
+        self.sphere_alpha = 0.2
+        self.evaluation: EvalRun | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
     def set_images(self, images: list[ImageInput], demo: bool = False) -> None:
@@ -180,16 +201,18 @@ class Session:
         self.images = list(images)
         self.is_demo = demo
         self.features, self.points, self.matches, self.dense, self.selected = None, [], None, None, -1
+        self.sphere_maps = None
         for sig in (self.sigImagesChanged, self.sigFeaturesChanged, self.sigPointsChanged, self.sigMatchesChanged,
-                    self.sigDenseChanged):
+                    self.sigDenseChanged, self.sigSphereChanged):
             sig.emit()
 
     def set_options(self, options: ExtractionOptions) -> None:
         if options == self.options:
             return
         self.options = options
-        self.features, self.matches, self.dense = None, None, None
+        self.features, self.matches, self.dense, self.sphere_maps = None, None, None, None
         self.sigOptionsChanged.emit(options)
+        self.sigSphereChanged.emit()
         self.sigFeaturesChanged.emit()
         self.sigMatchesChanged.emit()
         self.sigDenseChanged.emit()
@@ -231,6 +254,8 @@ class Session:
     def set_method(self, method: str) -> None:
         if method not in MATCH_METHODS:
             raise ValueError(f"unknown matcher {method!r}; choose one of {', '.join(MATCH_METHODS)}")
+        if method == "combined" and self.sphere_checkpoint is None:
+            raise InputMismatchError("the combined matcher needs a sphere-mapper checkpoint; load one first")
         if method != self.method:
             self.method = method
             self.sigMethodChanged.emit(method)
@@ -285,6 +310,39 @@ class Session:
     def set_mesh(self, path: str | None, mesh: Any) -> None:
         self.mesh_path, self.mesh = path, mesh
         self.sigMeshChanged.emit()
+
+    # -- sphere mapper and evaluation ---------------------------------------------------------------
+    def set_sphere_checkpoint(self, path: str | None) -> None:
+        """Use a sphere-mapper checkpoint (or none: the combined matcher falls back to soft-argmax)."""
+        self.sphere_checkpoint, self.sphere_maps = (str(path) if path else None), None
+        if path is None and self.method == "combined":
+            self.set_method("soft-argmax")
+        self.sigSphereChanged.emit()
+
+    def set_sphere_maps(self, maps: list[FeatureMap] | None) -> None:
+        self.sphere_maps = maps
+        self.sigSphereChanged.emit()
+
+    def set_sphere_alpha(self, alpha: float) -> None:
+        alpha = float(np.clip(alpha, 0.0, 1.0))
+        if alpha != self.sphere_alpha:
+            self.sphere_alpha = alpha
+            self.sigSphereChanged.emit()
+
+    def start_evaluation(self, run: EvalRun) -> None:
+        self.evaluation = run
+        self.sigEvaluationChanged.emit()
+
+    def add_eval_outcome(self, outcome: Any, score: tuple[str, float, float]) -> None:
+        if self.evaluation is not None:
+            self.evaluation.outcomes.append(outcome)
+            self.evaluation.scores.append(score)
+            self.sigEvaluationChanged.emit()
+
+    def finish_evaluation(self, state: str, result: Any = None, message: str = "") -> None:
+        if self.evaluation is not None:
+            self.evaluation.state, self.evaluation.result, self.evaluation.message = state, result, message
+            self.sigEvaluationChanged.emit()
 
     def record_timing(self, name: str, seconds: float) -> None:
         self.timings[name] = float(seconds)
@@ -380,13 +438,14 @@ class MatchRequest:
     beta: float = 0.02
     sphere: tuple | None = None  # per-image sphere FeatureMaps, for the combined matcher
     heatmap_side: int = 256
+    alpha: float = 0.2  # weight of the sphere similarity in the combined matcher
 
 
 def compute_matches(req: MatchRequest) -> MatchResult:
     """Match every query point into every other image; heatmaps for ``req.heatmap_point``."""
     import torch
 
-    from .matching import match_points, similarity_map
+    from .matching import combine_similarity, match_points, similarity_map
 
     t0 = time.perf_counter()
     method = req.method
@@ -402,10 +461,12 @@ def compute_matches(req: MatchRequest) -> MatchResult:
                 continue
             sphere = (req.sphere[src], req.sphere[trg]) if req.sphere is not None else None
             m = match_points(maps[src], maps[trg], xy, method=method, radius=req.radius, beta=req.beta,
-                             sphere=sphere)
+                             sphere=sphere, alpha=req.alpha)
             conf = None
             if method in ("soft-argmax", "combined"):
                 sim = similarity_map(maps[src], xy, maps[trg])
+                if sphere is not None:
+                    sim = combine_similarity(sim, similarity_map(sphere[0], xy, sphere[1]), req.alpha)
                 prob = torch.softmax(sim.reshape(len(xy), -1) / req.beta, dim=1)
                 conf = prob.max(dim=1).values.numpy()
             for k, q in enumerate(idx):
@@ -436,58 +497,3 @@ def compute_dense(src: FeatureMap, trg: FeatureMap, step: int = 2, max_lines: in
     if len(idx) > max_lines:
         idx = idx[np.linspace(0, len(idx) - 1, max_lines).round().astype(int)]
     return Matches(m.src_xy[idx], m.trg_xy[idx], m.score[idx], m.valid[idx], m.method)
-
-
-@dataclass
-class MeshArrays:
-    """A mesh ready for the 3-D view: vertices (V, 3), faces (F, 3), optional colours (V, 3) in [0, 1]."""
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    vertex_colors: np.ndarray | None = None
-    note: str = ""
-
-
-def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_views: int = 8,
-                     resolution: int = 256, progress: Progress | None = None) -> MeshArrays:
-    """Load and validate a mesh; with ``options``, colour its vertices by the PCA of their features.
-
-    Per-vertex features: the mesh is rendered from ``n_views`` directions, features are extracted
-    from each view and sampled at the projections of the vertices that pass a depth test; a
-    vertex's feature is the mean over the views that see it.
-    """
-    from .render import load_mesh, render_views, validate_mesh
-
-    mesh = validate_mesh(load_mesh(path), str(path))
-    out = MeshArrays(mesh.vertices, mesh.faces, mesh.vertex_colors, "Shaded by the mesh's own colours.")
-    if options is None:
-        return out
-    views = render_views(mesh, n_views=n_views, resolution=resolution, progress=progress)
-    maps = extract_maps([v.rgb for v in views.views], options, progress)
-    acc = np.zeros((len(mesh.vertices), maps[0].dim))
-    seen = np.zeros(len(mesh.vertices))
-    for view, fm in zip(views.views, maps, strict=True):
-        xy, z = view.project(mesh.vertices)
-        col = np.clip(np.floor(xy[:, 0]).astype(int), 0, view.width - 1)
-        row = np.clip(np.floor(xy[:, 1]).astype(int), 0, view.height - 1)
-        inside = (xy[:, 0] >= 0) & (xy[:, 0] < view.width) & (xy[:, 1] >= 0) & (xy[:, 1] < view.height)
-        depth = view.depth[row, col]
-        vis = inside & view.mask[row, col] & (np.abs(depth - z) < 0.02 * max(float(z.max()), 1e-6))
-        if vis.any():
-            acc[vis] += fm.sample(xy[vis]).double().numpy()
-            seen[vis] += 1
-    if not seen.any():
-        out.note = "No vertex was visible in the rendered views; shown without feature colours."
-        return out
-    feats = acc[seen > 0] / seen[seen > 0, None]
-    feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-9)
-    centred = feats - feats.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    proj = centred @ vt[:3].T
-    lo, hi = np.percentile(proj, 1, axis=0), np.percentile(proj, 99, axis=0)
-    colors = np.full((len(mesh.vertices), 3), 0.35, np.float32)
-    colors[seen > 0] = np.clip((proj - lo) / np.maximum(hi - lo, 1e-9), 0, 1)
-    out.vertex_colors = colors
-    out.note = (f"Vertices coloured by the PCA of {options.backbone} features from {n_views} rendered views "
-                f"({int((seen > 0).sum())} of {len(seen)} vertices seen; unseen ones grey).")
-    return out

@@ -1,7 +1,10 @@
 """Save main-window screenshots of each view: ``python scripts/screenshots.py OUTDIR`` (use xvfb-run).
 
-2-D matches, PCA overlay, 3-D point clouds, the sphere placeholder, a video track (2-D and 3-D) and
-a mesh coloured by PCA, all on built-in data (the demo pair, a panned astronaut video, a box mesh).
+2-D matches, PCA overlay, 3-D point clouds, the sphere placeholder, a video track (2-D and 3-D), a
+mesh coloured by PCA, the real-sphere view of a sphere-mapper checkpoint and the evaluation tab,
+on built-in data (the demo pair, a panned astronaut video, a ball mesh) and, for the evaluation,
+PF-WILLOW from the shared data when present. The sphere mapper is a RANDOM-INIT checkpoint made
+here for the picture (its file name says so); it is not a trained model.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,11 +56,24 @@ def write_mesh(path: Path) -> None:
     o3d.io.write_triangle_mesh(str(path), mesh)
 
 
+def write_random_sphere_mapper(path: Path, backbone: str = "test_dinov2_tiny") -> Path:
+    """An untrained (random-init) sphere-mapper checkpoint: shows the view, not a result."""
+    from corrviz.core.backbones import create_backbone
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.heads import AdaptedBackbone
+
+    bb = create_backbone(backbone)
+    model = AdaptedBackbone(bb, [{"type": "sphere_mapper", "channels": bb.feature_dim(), "heads": 2}])
+    return save_checkpoint(path, model, "sph-random-init", config={"note": "random init, untrained (screenshots)"})
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outdir")
     ap.add_argument("--size", default="1400x860", help="window size WxH")
-    ap.add_argument("--quick", action="store_true", help="skip the video and mesh shots (tests)")
+    ap.add_argument("--quick", action="store_true", help="skip the video, mesh and evaluation shots (tests)")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"),
+                    help="shared data root holding PF-WILLOW (evaluation shot)")
     args = ap.parse_args(argv)
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("CORRVIZ_CONFIG_DIR", str(tmp / "config"))
     from corrviz.app.main import create_app
-    from corrviz.app.main_window import TAB_2D, TAB_3D
+    from corrviz.app.main_window import TAB_2D, TAB_3D, TAB_EVAL
 
     app, c = create_app()
     w, h = (int(v) for v in args.size.split("x"))
@@ -116,6 +133,27 @@ def main(argv: list[str] | None = None) -> int:
         c.open_paths([str(mesh)])
         wait_until(app, lambda: c.session.mesh is not None)
         shot("07_3d_mesh_pca")
+    # A sphere mapper (random init, for the picture) on the tiny test ViT: the real-sphere 3-D view.
+    c.window.tabs.setCurrentIndex(TAB_2D)
+    c.session.set_options(replace(c.session.options, backbone="test_dinov2_tiny", resolution=224, checkpoint=None))
+    wait_until(app, lambda: c.session.features is not None and c.session.features.maps[0].backbone == "test_dinov2_tiny")
+    c.set_sphere_checkpoint(str(write_random_sphere_mapper(tmp / "sphere_mapper_random_init.safetensors")))
+    wait_until(app, lambda: c.session.sphere_maps is not None)
+    c.session.set_points([])
+    c.click_point(0, 200.0, 150.0)
+    wait_until(app, lambda: c.session.matches is not None)
+    c.window.tabs.setCurrentIndex(TAB_3D)
+    c.view3d.set_mode("sphere")
+    shot("08_3d_sphere_mapper")
+    willow = Path(args.data) / "PF-WILLOW"
+    if not args.quick and willow.is_dir():
+        c.set_sphere_checkpoint(None)
+        c.session.set_options(replace(c.session.options, backbone="dense_sift", resolution=None))
+        c.window.tabs.setCurrentIndex(TAB_EVAL)
+        c.window.eval_panel.set_values("pfwillow", str(Path(args.data)), "soft-argmax", 40)
+        c.run_evaluation()
+        wait_until(app, lambda: c.session.evaluation is not None and c.session.evaluation.state != "running", 300)
+        shot("09_evaluation")
     c.window.tabs.setCurrentIndex(TAB_2D)
     c.shutdown()
     c.window.close()

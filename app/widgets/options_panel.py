@@ -1,4 +1,4 @@
-"""The side panel: backbone and feature options, checkpoint, matcher and overlay controls.
+"""The side panel: backbone and feature options, checkpoints (finetuned, sphere mapper), matcher, overlay.
 
 It only shows values and emits what the user changed; the controller turns that into session
 updates. ``set_*`` methods update the widgets without emitting.
@@ -13,6 +13,7 @@ from PyQt6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -63,6 +64,9 @@ class OptionsPanel(QWidget):
     sigClearPoints = pyqtSignal()
     sigCheckpointBrowse = pyqtSignal()
     sigCheckpointClear = pyqtSignal()
+    sigSphereBrowse = pyqtSignal()
+    sigSphereClear = pyqtSignal()
+    sigAlphaChanged = pyqtSignal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,14 +115,36 @@ class OptionsPanel(QWidget):
         ck_lay.addWidget(self.checkpoint_info)
         outer.addWidget(ck)
 
+        sph = QGroupBox("Sphere mapper")
+        sph_lay = QVBoxLayout(sph)
+        row = QHBoxLayout()
+        self.sphere_browse = QPushButton("Choose…")
+        self.sphere_browse.setToolTip("A corrviz checkpoint whose last module is a sphere mapper; "
+                                      "enables the combined matcher and the real sphere view in 3D")
+        self.sphere_clear = QPushButton("Clear")
+        row.addWidget(self.sphere_browse)
+        row.addWidget(self.sphere_clear)
+        self.sphere_info = QLabel("none (combined matcher off; 3D sphere is a placeholder)")
+        self.sphere_info.setWordWrap(True)
+        sph_lay.addLayout(row)
+        sph_lay.addWidget(self.sphere_info)
+        outer.addWidget(sph)
+
         match = QGroupBox("Matching")
         mform = QFormLayout(match)
         self.method = QComboBox()
         for key, label in METHOD_LABELS.items():
             self.method.addItem(label, key)
+        self.alpha = QDoubleSpinBox()
+        self.alpha.setRange(0.0, 1.0)
+        self.alpha.setSingleStep(0.05)
+        self.alpha.setDecimals(2)
+        self.alpha.setValue(0.2)
+        self.alpha.setToolTip("Combined matcher: (1 - alpha) * feature cosine + alpha * sphere cosine")
         self.dense = QCheckBox("Dense mutual-NN lines")
         self.clear_points = QPushButton("Clear points")
         mform.addRow("Method", self.method)
+        mform.addRow("Sphere alpha", self.alpha)
         mform.addRow(self.dense)
         mform.addRow(self.clear_points)
         outer.addWidget(match)
@@ -146,6 +172,10 @@ class OptionsPanel(QWidget):
         self.clear_points.clicked.connect(self.sigClearPoints)
         self.checkpoint_browse.clicked.connect(self.sigCheckpointBrowse)
         self.checkpoint_clear.clicked.connect(self.sigCheckpointClear)
+        self.sphere_browse.clicked.connect(self.sigSphereBrowse)
+        self.sphere_clear.clicked.connect(self.sigSphereClear)
+        self.alpha.valueChanged.connect(self.sigAlphaChanged)
+        self.set_sphere_loaded(False)
 
     # -- filling ------------------------------------------------------------------------------------
     def set_backbones(self, entries: list[BackboneEntry]) -> None:
@@ -154,7 +184,8 @@ class OptionsPanel(QWidget):
             model.clear()
             self._entries = {e.name: e for e in entries}
             for e in sorted(entries, key=lambda e: not e.available):
-                item = QStandardItem(e.name if e.available else f"{e.name}  (no weights)")
+                label = f"{e.name} (test)" if e.name.startswith("test_") else e.name
+                item = QStandardItem(label if e.available else f"{e.name}  (no weights)")
                 item.setData(e.name, Qt.ItemDataRole.UserRole)
                 item.setToolTip(e.detail)
                 if not e.available:
@@ -197,6 +228,23 @@ class OptionsPanel(QWidget):
         self.checkpoint_info.setText(text)
         self.checkpoint_info.setStyleSheet("" if ok else "color: #d04040;")
 
+    def set_sphere_info(self, text: str, ok: bool = True) -> None:
+        self.sphere_info.setText(text)
+        self.sphere_info.setStyleSheet("" if ok else "color: #d04040;")
+
+    def set_sphere_loaded(self, loaded: bool) -> None:
+        """Enable the combined matcher and its alpha only while a sphere mapper is loaded."""
+        model: QStandardItemModel = self.method.model()  # type: ignore[assignment]
+        item = model.item(self.method.findData("combined"))
+        if item is not None:
+            item.setEnabled(loaded)
+            item.setToolTip("" if loaded else "needs a sphere-mapper checkpoint (Sphere mapper > Choose…)")
+        self.alpha.setEnabled(loaded)
+
+    def set_alpha(self, alpha: float) -> None:
+        with QSignalBlocker(self.alpha):
+            self.alpha.setValue(alpha)
+
     # -- reading ------------------------------------------------------------------------------------
     def current_backbone(self) -> str:
         return str(self.backbone.currentData(Qt.ItemDataRole.UserRole) or "")
@@ -217,8 +265,8 @@ class OptionsPanel(QWidget):
         self.facet.addItems(["default", *e.facets])
         if not e.available:
             state = "weights NOT found (hover for where corrviz looked)"
-        elif e.detail in ("weight-free", "random init (test model)"):
-            state = e.detail
+        elif e.detail.splitlines()[-1:] in (["weight-free"], ["random init (test model)"]):
+            state = e.detail.splitlines()[-1]
         else:
             state = "weights found"
         self.backbone_info.setText(f"patch {e.patch_size}, default {e.default_resolution} px; {state}")

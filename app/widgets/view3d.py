@@ -1,4 +1,8 @@
-"""3-D view (VisPy): PCA point clouds, the sphere placeholder, (x, y, t) track curves and meshes.
+"""3-D view (VisPy): PCA point clouds, sphere maps, (x, y, t) track curves and meshes.
+
+Sphere mode shows the real sphere points of a sphere-mapper checkpoint when the controller gives
+them (:meth:`View3D.set_sphere_points`), otherwise a clearly labelled placeholder (the 3-D PCA of
+the features pushed onto the unit sphere).
 
 Every layer is given ready-made arrays by the controller. Clicking near a point emits
 ``sigPointPicked(image, row, col)`` (a feature cell of an image) so the controller can select it in
@@ -13,6 +17,8 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 MODES = {"points": "PCA point clouds", "sphere": "Sphere", "tracks": "Video tracks (x, y, t)",
          "mesh": "Mesh (PCA colours)"}
+SPHERE_STYLE = "background: #123a52; color: #cfeaff; padding: 4px; font-weight: bold;"
+PLACEHOLDER_STYLE = "background: #5a4a10; color: #ffe9a0; padding: 4px; font-weight: bold;"
 SPHERE_PLACEHOLDER = ("PLACEHOLDER: 3-D PCA of the features projected onto the unit sphere. "
                       "This is not a trained sphere mapper; load a sphere-mapper checkpoint for real spherical maps.")
 
@@ -42,7 +48,7 @@ class View3D(QWidget):
         lay.addLayout(bar)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #5a4a10; color: #ffe9a0; padding: 4px; font-weight: bold;")
+        self.banner.setStyleSheet(PLACEHOLDER_STYLE)
         self.banner.setVisible(False)
         lay.addWidget(self.banner)
         self.canvas = scene.SceneCanvas(keys=None, show=False, bgcolor=(0.10, 0.10, 0.12, 1.0))
@@ -63,7 +69,8 @@ class View3D(QWidget):
         self._tracks: list = []
         self._mesh = scene.visuals.Mesh(parent=self.view.scene, shading=None)
         self._axis = scene.visuals.XYZAxis(parent=self.view.scene)
-        self._data: dict = {"points": None, "tracks": None, "mesh": None}
+        self._data: dict = {"points": None, "sphere": None, "tracks": None, "mesh": None}
+        self._sphere_note = ""
         self._press = None
         self._highlight_req: tuple[list, list] = ([], [])
         self.canvas.events.mouse_press.connect(self._on_press)
@@ -82,6 +89,16 @@ class View3D(QWidget):
                          cells: list[np.ndarray] | None, names: list[str] | None = None) -> None:
         self._data["points"] = None if points is None else (points, colors, cells, names or [])
         self._redraw()
+
+    def set_sphere_points(self, points: list[np.ndarray] | None, colors: list[np.ndarray] | None,
+                          cells: list[np.ndarray] | None, note: str = "") -> None:
+        """Unit sphere points per image (from a sphere mapper); ``None`` shows the placeholder."""
+        self._data["sphere"] = None if points is None else (points, colors, cells)
+        self._sphere_note = note
+        self._redraw()
+
+    def has_real_sphere(self) -> bool:
+        return self._data["sphere"] is not None
 
     def set_tracks(self, curves: list[np.ndarray] | None, colors: list[tuple[int, int, int]] | None = None,
                    frame_size: tuple[int, int] = (1, 1)) -> None:
@@ -119,8 +136,11 @@ class View3D(QWidget):
         self._clouds, self._cloud_cells, self._cloud_pos, self._tracks = [], [], [], []
         self._sphere.visible = mode == "sphere"
         self._mesh.visible = False
+        real = self._data["sphere"] is not None
         self.banner.setVisible(mode == "sphere")
-        self.banner.setText(SPHERE_PLACEHOLDER)
+        self.banner.setStyleSheet(SPHERE_STYLE if real else PLACEHOLDER_STYLE)
+        self.banner.setText(("SPHERE MAPPER: " + self._sphere_note) if real else
+                            SPHERE_PLACEHOLDER + (f" ({self._sphere_note})" if self._sphere_note else ""))
         info = ""
         if mode in ("points", "sphere"):
             data = self._data["points"]
@@ -128,19 +148,12 @@ class View3D(QWidget):
                 info = "No features yet: open images and wait for extraction."
             else:
                 points, colors, cells, names = data
-                allp = np.concatenate([p for p in points if len(p)]) if any(len(p) for p in points) else np.zeros((1, 3))
-                scale = float(np.percentile(np.abs(allp), 99)) or 1.0
-                symbols = ("disc", "square", "triangle_up", "diamond", "star", "cross")
-                for k, (p, c, rc) in enumerate(zip(points, colors, cells, strict=True)):
-                    pos = self._positions(p, mode == "sphere", scale)
-                    m = scene.visuals.Markers(parent=self.view.scene)
-                    m.set_data(pos, face_color=np.c_[c, np.ones(len(c))], edge_width=0, size=6,
-                               symbol=symbols[k % len(symbols)])
-                    self._clouds.append(m)
-                    self._cloud_cells.append(rc)
-                    self._cloud_pos.append(pos)
-                label = ", ".join(f"{symbols[k % len(symbols)]} = {n}" for k, n in enumerate(names))
-                info = f"{sum(len(p) for p in points)} feature cells in joint 3-D PCA space; {label}. Click a point to select it in 2-D."
+                if mode == "sphere" and real:
+                    points, colors, cells = self._data["sphere"]
+                label = self._draw_clouds(points, colors, cells, names, mode == "sphere")
+                space = "on the unit sphere" if mode == "sphere" else "in joint 3-D PCA space"
+                info = (f"{sum(len(p) for p in points)} feature cells {space}; {label}. "
+                        "Click a point to select it in 2-D.")
             self.view.camera.center = (0, 0, 0)
         elif mode == "tracks":
             data = self._data["tracks"]
@@ -170,6 +183,24 @@ class View3D(QWidget):
         self.info.setText(info)
         self._apply_highlight()
         self.canvas.update()
+
+    def _draw_clouds(self, points: list[np.ndarray], colors: list[np.ndarray], cells: list[np.ndarray],
+                     names: list[str], on_sphere: bool) -> str:
+        """One Markers visual per image; returns the legend (symbol = image name)."""
+        allp = np.concatenate([p for p in points if len(p)]) if any(len(p) for p in points) else np.zeros((1, 3))
+        scale = float(np.percentile(np.abs(allp), 99)) or 1.0
+        symbols = ("disc", "square", "triangle_up", "diamond", "star", "cross")
+        for k, (p, c, rc) in enumerate(zip(points, colors, cells, strict=True)):
+            pos = self._positions(p, on_sphere, scale)
+            m = self._scene.visuals.Markers(parent=self.view.scene)
+            m.set_data(pos, face_color=np.c_[c, np.ones(len(c))], edge_width=0, size=6,
+                       symbol=symbols[k % len(symbols)])
+            if on_sphere:  # the translucent shell must not hide the points on its far side
+                m.set_gl_state("translucent", depth_test=False)
+            self._clouds.append(m)
+            self._cloud_cells.append(rc)
+            self._cloud_pos.append(pos)
+        return ", ".join(f"{symbols[k % len(symbols)]} = {n}" for k, n in enumerate(names))
 
     def _apply_highlight(self) -> None:
         req = self._highlight_req

@@ -103,3 +103,15 @@ def click_image(qtbot, controller, image: int, x: float, y: float) -> None:
     view = controller.window.pair_view
     pos = view.view_to_widget(image, x, y).toPoint()
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+
+
+def sphere_checkpoint(path: Path, backbone: str = "test_dinov2_tiny", last: str = "sphere_mapper") -> Path:
+    """A random-init (untrained) checkpoint whose last module is ``last`` ("sphere_mapper" or "conv")."""
+    from corrviz.core.backbones import create_backbone
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.heads import AdaptedBackbone
+
+    bb = create_backbone(backbone)
+    spec = ({"type": "sphere_mapper", "channels": bb.feature_dim(), "heads": 2} if last == "sphere_mapper"
+            else {"type": "conv", "channels": bb.feature_dim()})
+    return save_checkpoint(path, AdaptedBackbone(bb, [spec]), "sph-random-init" if last == "sphere_mapper" else "mef")

@@ -67,3 +67,12 @@ def test_runner_newest_request_wins(qtbot):
     qtbot.waitUntil(lambda: len(errors) == 1, timeout=5000)
     assert isinstance(errors[0], ZeroDivisionError)
     runner.shutdown()
+
+
+def test_best_grid_draws_images_largest():
+    from corrviz.app.widgets.pair_view import best_grid
+
+    assert best_grid([(450, 300), (450, 300)], 2000, 500) == (1, 2)  # wide view: side by side
+    assert best_grid([(450, 300), (450, 300)], 700, 900) == (2, 1)  # tall view: stacked
+    assert best_grid([(100, 100)] * 4, 800, 800) == (2, 2)
+    assert best_grid([], 800, 600) == (1, 1)

@@ -16,9 +16,9 @@ from corrviz.core.session import (
     compute_dense,
     compute_matches,
     extract_features,
-    load_mesh_arrays,
     raster_on_image,
 )
+from corrviz.core.session_3d import load_mesh_arrays
 
 
 def astronaut_pair() -> tuple[list[ImageInput], np.ndarray]:
@@ -125,3 +125,65 @@ def test_mesh_without_faces(tmp_path):
                    "property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n")
     with pytest.raises(MeshError, match="face"):
         load_mesh_arrays(str(ply))
+
+
+def _sphere_checkpoint(path, backbone: str = "test_dinov2_tiny", last: str = "sphere_mapper"):
+    """A random-init (untrained) checkpoint for the tests."""
+    from corrviz.core.backbones import create_backbone
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.heads import AdaptedBackbone
+
+    bb = create_backbone(backbone)
+    spec = ({"type": "sphere_mapper", "channels": bb.feature_dim(), "heads": 2} if last == "sphere_mapper"
+            else {"type": "conv", "channels": bb.feature_dim()})
+    return save_checkpoint(path, AdaptedBackbone(bb, [spec]), "sph-random-init")
+
+
+def test_sphere_jobs_and_combined_matcher(tmp_path):
+    from corrviz.core.errors import CheckpointMismatchError
+    from corrviz.core.matching import match_points
+    from corrviz.core.session_3d import check_sphere_checkpoint, extract_sphere, sphere_points
+
+    ck = str(_sphere_checkpoint(tmp_path / "sph.safetensors"))
+    with pytest.raises(CheckpointMismatchError, match="current backbone is 'dense_sift'"):
+        check_sphere_checkpoint(ck, "dense_sift")
+    with pytest.raises(CheckpointMismatchError, match="not a sphere mapper"):
+        check_sphere_checkpoint(str(_sphere_checkpoint(tmp_path / "c.safetensors", last="conv")), "test_dinov2_tiny")
+    images, _ = astronaut_pair()
+    opts = ExtractionOptions(backbone="test_dinov2_tiny", resolution=112)
+    feats = extract_features(images, opts)
+    sph = extract_sphere(images, opts, ck)
+    assert [m.dim for m in sph] == [3, 3] and sph[0].grid_shape == feats.maps[0].grid_shape
+    pts = sphere_points(sph, feats.cells3d)
+    assert all(len(p) == len(c) and np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-4)
+               for p, c in zip(pts, feats.cells3d, strict=True))
+    q = [QueryPoint(0, 150.0, 120.0)]
+    res = compute_matches(MatchRequest(tuple(feats.maps), tuple(q), "combined", sphere=tuple(sph), alpha=0.4))
+    ref = match_points(feats.maps[0], feats.maps[1], np.array([[150.0, 120.0]]), "combined", sphere=tuple(sph),
+                       alpha=0.4)
+    assert np.allclose(res.matches[0].xy, ref.trg_xy[0]) and res.matches[0].confidence is not None
+    with pytest.raises(InputMismatchError, match="sphere-mapper"):
+        compute_matches(MatchRequest(tuple(feats.maps), tuple(q), "combined"))
+
+
+def test_sphere_and_evaluation_state_signals():
+    from corrviz.core.session import EvalRun
+
+    s = Session()
+    seen: list[str] = []
+    s.sigSphereChanged.connect(lambda: seen.append("sphere"))
+    s.sigEvaluationChanged.connect(lambda: seen.append("eval"))
+    with pytest.raises(InputMismatchError, match="sphere-mapper"):
+        s.set_method("combined")
+    s.set_sphere_checkpoint("/x/sph.safetensors")
+    s.set_method("combined")
+    s.set_sphere_alpha(0.5)
+    s.set_sphere_alpha(0.5)  # unchanged: no signal
+    assert seen == ["sphere", "sphere"] and s.sphere_alpha == 0.5
+    s.set_sphere_checkpoint(None)
+    assert s.method == "soft-argmax" and s.sphere_maps is None
+    seen.clear()
+    s.start_evaluation(EvalRun("pfwillow", "/data", "nn", 3))
+    s.add_eval_outcome("pair-1", ("pair-1", 2.0, 4.0))
+    s.finish_evaluation("done", result="r")
+    assert seen == ["eval"] * 3 and s.evaluation.scores == [("pair-1", 2.0, 4.0)] and s.evaluation.state == "done"

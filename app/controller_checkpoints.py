@@ -1,0 +1,153 @@
+"""The controller's checkpoint parts (a mixin of :class:`corrviz.app.controller.Controller`).
+
+Two pickers: the finetuned-feature checkpoint (wraps the backbone) and the sphere mapper (a
+checkpoint whose last module maps features to unit 3-vectors; it enables the ``combined`` matcher
+and the real sphere view in 3-D). A checkpoint that does not fit is explained in the panel and a
+dialog, never silently dropped. Sphere maps are extracted in a worker, like features, and kept
+in the session (and the extractor's cache), so switching views never recomputes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PyQt6.QtWidgets import QFileDialog
+
+from corrviz.core.errors import CorrvizError
+from corrviz.core.session_3d import check_sphere_checkpoint, extract_sphere
+
+NO_SPHERE = "none (combined matcher off; 3D sphere is a placeholder)"
+
+
+class CheckpointMixin:
+    """Checkpoint pickers. Uses ``self.session``, ``self.window``, ``self.runner``, ``self.settings``."""
+
+    def _init_checkpoints(self) -> None:
+        p, s = self.window.options, self.session
+        self._sphere_key: tuple | None = None
+        p.sigCheckpointBrowse.connect(self.ask_checkpoint)
+        p.sigCheckpointClear.connect(lambda: self.set_checkpoint(None))
+        p.sigSphereBrowse.connect(self.ask_sphere_checkpoint)
+        p.sigSphereClear.connect(lambda: self.set_sphere_checkpoint(None))
+        p.sigAlphaChanged.connect(s.set_sphere_alpha)
+        s.sigSphereChanged.connect(self._on_sphere)
+        p.set_alpha(s.sphere_alpha)
+
+    def _ask_file(self, title: str) -> str:
+        folder = str(self.settings.value("last_folder", str(Path.home())))
+        p, _ = QFileDialog.getOpenFileName(self.window, title, folder,
+                                           "corrviz checkpoints (*.safetensors);;All files (*)")
+        return p
+
+    # -- finetuned feature checkpoint ---------------------------------------------------------------
+    def ask_checkpoint(self) -> None:
+        p = self._ask_file("Choose a corrviz checkpoint")
+        if p:
+            self.set_checkpoint(p)
+
+    def set_checkpoint(self, path: str | None) -> bool:
+        """Use a finetuned checkpoint; incompatible ones are explained (panel + dialog), not applied."""
+        o = self.session.options
+        panel = self.window.options
+        if path is None:
+            self.session.set_options(replace(o, checkpoint=None))
+            panel.set_checkpoint_info("none (plain backbone)")
+            return True
+        from corrviz.core.checkpoint import read_checkpoint_metadata
+
+        try:
+            meta = read_checkpoint_metadata(path)
+        except CorrvizError as exc:
+            panel.set_checkpoint_info(f"{Path(path).name}: unusable", ok=False)
+            self.report_error(exc, "Checkpoint not usable")
+            return False
+        modules = [str(m.get("type")) for m in meta.get("modules", [])]
+        if modules and modules[-1] == "sphere_mapper":
+            msg = (f"{Path(path).name} is a sphere mapper (it turns features into 3-D points on a sphere), "
+                   "not finetuned features. Load it under 'Sphere mapper' to use the combined matcher.")
+            panel.set_checkpoint_info(msg, ok=False)
+            self.window.show_error("Sphere mapper, not a feature checkpoint", msg)
+            return False
+        if meta.get("backbone") != o.backbone:
+            msg = (f"{Path(path).name} was trained on backbone '{meta.get('backbone')}' "
+                   f"(method {meta.get('method', '?')}), but the current backbone is '{o.backbone}'. "
+                   f"Pick '{meta.get('backbone')}' in the backbone list first.")
+            panel.set_checkpoint_info(msg, ok=False)
+            self.window.show_error("Checkpoint for another backbone", msg)
+            return False
+        self.session.set_options(replace(o, checkpoint=str(path)))
+        panel.set_checkpoint_info(f"{Path(path).name} ({meta.get('method', '?')})")
+        return True
+
+    # -- sphere mapper ------------------------------------------------------------------------------
+    def ask_sphere_checkpoint(self) -> None:
+        p = self._ask_file("Choose a sphere-mapper checkpoint")
+        if p:
+            self.set_sphere_checkpoint(p)
+
+    def set_sphere_checkpoint(self, path: str | None) -> bool:
+        """Load a sphere mapper for the current backbone; a mismatched one is explained, not applied."""
+        panel = self.window.options
+        if path is None:
+            self.session.set_sphere_checkpoint(None)
+            panel.set_sphere_info(NO_SPHERE)
+            return True
+        try:
+            meta = check_sphere_checkpoint(path, self.session.options.backbone)
+        except CorrvizError as exc:
+            panel.set_sphere_info(f"{Path(path).name}: not used. {exc}", ok=False)
+            self.window.show_error("Sphere mapper not usable", str(exc))
+            return False
+        self.session.set_sphere_checkpoint(str(path))
+        panel.set_sphere_info(f"{Path(path).name} (method {meta.get('method', '?')}, for {meta.get('backbone')}); "
+                              "combined matcher available")
+        self.window.show_status(f"Sphere mapper {Path(path).name} loaded; extracting sphere maps…")
+        return True
+
+    def drop_sphere_for_backbone(self, backbone: str) -> None:
+        """The backbone is changing: a sphere mapper made for another one is unloaded, with a note."""
+        ck = self.session.sphere_checkpoint
+        if ck is not None and backbone != self.session.options.backbone:
+            self.session.set_sphere_checkpoint(None)
+            self.window.options.set_sphere_info(
+                f"{Path(ck).name} unloaded: it maps '{self.session.options.backbone}' features, the backbone is "
+                f"now '{backbone}'.", ok=False)
+
+    def _on_sphere(self) -> None:
+        s = self.session
+        loaded = s.sphere_checkpoint is not None
+        self.window.options.set_sphere_loaded(loaded)
+        self.window.options.set_alpha(s.sphere_alpha)
+        self.window.options.set_method(s.method)
+        if not loaded:
+            self._sphere_key = None
+            self.runner.cancel("sphere")
+        elif s.sphere_maps is None:
+            self.start_sphere_extraction()
+        self._update_3d_points()
+        if s.method == "combined" and s.sphere_maps is not None:
+            self.request_matches()
+
+    def start_sphere_extraction(self) -> None:
+        s = self.session
+        if s.sphere_checkpoint is None or not s.images:
+            return
+        key = (s.sphere_checkpoint, s.options, tuple(id(im) for im in s.images))
+        if key == self._sphere_key and self.runner.busy("sphere"):
+            return  # this very extraction is already running
+        self._sphere_key = key
+        images, options, ck = list(s.images), s.options, s.sphere_checkpoint
+
+        def done(maps, sec: float) -> None:
+            if s.sphere_checkpoint == ck and s.options == options:
+                s.set_sphere_maps(maps)
+                s.record_timing("sphere", sec)
+                self.window.show_status(f"Sphere maps ready ({Path(ck).name}).")
+
+        def failed(exc: Exception) -> None:
+            self._sphere_key = None
+            self.report_error(exc, "Sphere extraction failed")
+
+        self.runner.submit("sphere", lambda p: extract_sphere(images, options, ck, p), on_result=done,
+                           on_error=failed, on_cancelled=lambda: self.window.show_status("Sphere extraction cancelled"))
