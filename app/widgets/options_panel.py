@@ -102,32 +102,13 @@ class OptionsPanel(QWidget):
         form.addRow("Device", self.device)
         outer.addWidget(feat)
 
-        ck = QGroupBox("Finetuned checkpoint")
-        ck_lay = QVBoxLayout(ck)
-        row = QHBoxLayout()
-        self.checkpoint_browse = QPushButton("Choose…")
-        self.checkpoint_clear = QPushButton("Clear")
-        row.addWidget(self.checkpoint_browse)
-        row.addWidget(self.checkpoint_clear)
-        self.checkpoint_info = QLabel("none (plain backbone)")
-        self.checkpoint_info.setWordWrap(True)
-        ck_lay.addLayout(row)
-        ck_lay.addWidget(self.checkpoint_info)
+        ck, self.checkpoint_browse, self.checkpoint_clear, self.checkpoint_info = self._picker_group(
+            "Finetuned checkpoint", "none (plain backbone)")
         outer.addWidget(ck)
-
-        sph = QGroupBox("Sphere mapper")
-        sph_lay = QVBoxLayout(sph)
-        row = QHBoxLayout()
-        self.sphere_browse = QPushButton("Choose…")
-        self.sphere_browse.setToolTip("A corrviz checkpoint whose last module is a sphere mapper; "
-                                      "enables the combined matcher and the real sphere view in 3D")
-        self.sphere_clear = QPushButton("Clear")
-        row.addWidget(self.sphere_browse)
-        row.addWidget(self.sphere_clear)
-        self.sphere_info = QLabel("none (combined matcher off; 3D sphere is a placeholder)")
-        self.sphere_info.setWordWrap(True)
-        sph_lay.addLayout(row)
-        sph_lay.addWidget(self.sphere_info)
+        sph, self.sphere_browse, self.sphere_clear, self.sphere_info = self._picker_group(
+            "Sphere mapper", "none (combined matcher off; 3D sphere is a placeholder)",
+            "A corrviz checkpoint whose last module is a sphere mapper; "
+            "enables the combined matcher and the real sphere view in 3D")
         outer.addWidget(sph)
 
         match = QGroupBox("Matching")
@@ -248,6 +229,24 @@ class OptionsPanel(QWidget):
     # -- reading ------------------------------------------------------------------------------------
     def current_backbone(self) -> str:
         return str(self.backbone.currentData(Qt.ItemDataRole.UserRole) or "")
+
+    @staticmethod
+    def _picker_group(title: str, empty_text: str, tooltip: str = "") -> tuple[QGroupBox, QPushButton,
+                                                                                 QPushButton, QLabel]:
+        """A group with Choose… / Clear buttons and a wrapped info label (a checkpoint picker)."""
+        group = QGroupBox(title)
+        lay = QVBoxLayout(group)
+        row = QHBoxLayout()
+        browse, clear = QPushButton("Choose…"), QPushButton("Clear")
+        if tooltip:
+            browse.setToolTip(tooltip)
+        row.addWidget(browse)
+        row.addWidget(clear)
+        info = QLabel(empty_text)
+        info.setWordWrap(True)
+        lay.addLayout(row)
+        lay.addWidget(info)
+        return group, browse, clear, info
 
     def values(self) -> PanelValues:
         facet = self.facet.currentText()
