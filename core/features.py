@@ -7,6 +7,7 @@ checkpoint + options, so re-clicking or switching views never recomputes.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -190,6 +191,15 @@ class FeatureExtractor:
         return (digest, self.backbone.name, self.backbone.weights_source, self.checkpoint_digest,
                 self.options.cache_key())
 
+    def with_options(self, options: FeatureOptions) -> FeatureExtractor:
+        """An extractor with the same backbone (and checkpoint) and other options: nothing is rebuilt."""
+        if str(options.device) != str(self.options.device):
+            raise ValueError(f"with_options cannot move {self.name} from {self.options.device} to {options.device}")
+        clone = copy.copy(self)
+        clone.options = options.resolved(self.backbone)
+        clone.extractions = 0
+        return clone
+
     def extract(self, image: ImageInput, mask: np.ndarray | None = None) -> FeatureMap:
         return self.extract_many([image], masks=[mask])[0]
 
@@ -250,3 +260,38 @@ class FeatureExtractor:
             for c, f in zip(group, feats, strict=True):
                 results[order[id(c)]] = f.contiguous()
         return [results[k] for k in range(len(canvases))]
+
+
+_SHARED: OrderedDict[tuple, FeatureExtractor] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+SHARED_BACKBONES = 2  # built backbones kept alive for interactive use
+
+
+def shared_extractor(backbone: str, options: FeatureOptions, checkpoint: str | os.PathLike | None = None,
+                     weights: str | os.PathLike | None = None) -> FeatureExtractor:
+    """An extractor for interactive use that reuses the last few built backbones.
+
+    Building a backbone means constructing the model and reading its weights, so the app asks here
+    instead of constructing :class:`FeatureExtractor` per request; a change of resolution, canvas,
+    layer or facet reuses the loaded model (:meth:`FeatureExtractor.with_options`). Features are
+    still cached per image in :data:`DEFAULT_CACHE`.
+    """
+    def stamp(path: str | os.PathLike | None) -> tuple | None:  # a file rewritten in place is a new key
+        if not path:
+            return None
+        st = os.stat(path) if os.path.exists(path) else None
+        return (str(path), st.st_size, st.st_mtime_ns) if st else (str(path),)
+
+    key = (backbone, stamp(checkpoint), stamp(weights), str(options.device))
+    with _SHARED_LOCK:
+        base = _SHARED.get(key)
+        if base is not None:
+            _SHARED.move_to_end(key)
+    if base is None:
+        base = FeatureExtractor(backbone, options, checkpoint=checkpoint, weights=weights)
+        with _SHARED_LOCK:
+            _SHARED[key] = base
+            while len(_SHARED) > SHARED_BACKBONES:
+                _SHARED.popitem(last=False)
+    return base.with_options(options)
+

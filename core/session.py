@@ -379,10 +379,9 @@ def load_images(paths: list[str]) -> list[ImageInput]:
 def extract_maps(images: list[np.ndarray], options: ExtractionOptions,
                  progress: Progress | None = None) -> list[FeatureMap]:
     """Feature maps of RGB images, one image per step so a cancel stops between images."""
-    from .features import FeatureExtractor
+    from .features import shared_extractor
 
-    extractor = FeatureExtractor(options.backbone, options.feature_options(batch_size=1),
-                                 checkpoint=options.checkpoint)
+    extractor = shared_extractor(options.backbone, options.feature_options(batch_size=1), options.checkpoint)
     return extractor.extract_many(list(images), progress=progress)
 
 

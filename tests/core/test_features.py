@@ -89,3 +89,20 @@ def test_joint_pca_colours_are_consistent(tiny):
     same = pca.to_unit(pca.project(a.unit()[:3].double().numpy()))
     assert np.allclose(same, rgb_a.reshape(-1, 3)[:3], atol=1e-5)
     assert upsample_rgb(rgb_a, a).shape == (224, 224, 3)
+
+
+def test_shared_extractor_reuses_the_built_backbone(tmp_path):
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.features import shared_extractor
+    from corrviz.core.heads import AdaptedBackbone
+
+    a = shared_extractor("test_dinov2_tiny", FeatureOptions(resolution=224))
+    b = shared_extractor("test_dinov2_tiny", FeatureOptions(resolution=448, facet="key"))
+    assert b.backbone is a.backbone and b.options.resolution == 448 and b.options.facet == "key"
+    img = _img(7)
+    fresh = FeatureExtractor("test_dinov2_tiny", FeatureOptions(resolution=448, facet="key"), cache=None)
+    assert torch.equal(b.extract(img).features, fresh.extract(img).features)
+    ck = save_checkpoint(tmp_path / "c.safetensors", AdaptedBackbone(create_backbone("test_dinov2_tiny"),
+                                                                    [{"type": "conv", "channels": 32}]), "mef")
+    c = shared_extractor("test_dinov2_tiny", FeatureOptions(resolution=224), checkpoint=ck)
+    assert c.backbone is not a.backbone and c.checkpoint_digest
