@@ -9,7 +9,6 @@ The header (safetensors ``__metadata__`` key ``corrviz``) holds: ``format`` ("co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,18 +20,13 @@ from . import __version__
 from .backbones.base import Backbone
 from .errors import CheckpointError, CheckpointMismatchError
 from .heads import AdaptedBackbone
-from .io import atomic_path
+from .io import atomic_path, file_sha1
 
 FORMAT = "corrviz-checkpoint"
 FORMAT_VERSION = 1
 
 
-def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+file_digest = file_sha1  # SHA-1 of the checkpoint file (one helper: corrviz.core.io.file_sha1)
 
 
 def save_checkpoint(path: str | os.PathLike, model: AdaptedBackbone, method: str, config: dict | None = None,

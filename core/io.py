@@ -8,6 +8,7 @@ used everywhere in corrviz. Writes of checkpoints, results and figures go throug
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -110,6 +111,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
         yield fh
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def file_sha1(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-1 of a file's bytes, read in chunks (the one file-content digest of corrviz)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_json(path: str | os.PathLike, error: type[Exception] = ValueError, what: str = "file") -> Any:
