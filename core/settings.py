@@ -19,8 +19,8 @@ SETTINGS_VERSION = 1
 def _user_dir(env: str, xdg: str, fallback: str) -> Path:
     """``$env`` if set, else ``$xdg/corrviz`` (XDG base directory), else ``~/<fallback>/corrviz``."""
     if os.environ.get(env):
-        return Path(os.environ[env])
-    return Path(os.environ.get(xdg) or str(Path.home() / fallback)) / "corrviz"
+        return Path(os.environ[env]).expanduser()
+    return Path(os.environ.get(xdg) or str(Path.home() / fallback)).expanduser() / "corrviz"
 
 
 def config_dir() -> Path:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..features import FeatureExtractor, FeatureMap, image_digest
-from ..io import atomic_path, load_image
+from ..io import atomic_path, file_sha1, load_image
 from ..progress import Progress
 from ..settings import cache_dir
 from .spec import weights_digest
@@ -34,14 +34,6 @@ ImageRef = Path | str | np.ndarray
 def default_feature_cache_dir() -> Path:
     """``$CORRVIZ_CACHE/features`` (``~/.cache/corrviz/features`` when the variable is unset)."""
     return cache_dir() / "features"
-
-
-def file_content_digest(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return "file:" + h.hexdigest()
 
 
 @dataclass
@@ -98,7 +90,7 @@ class FeatureStore:
         st = p.stat()
         memo = (str(p.resolve()), int(st.st_size), int(st.st_mtime_ns))
         if memo not in self._digests:
-            self._digests[memo] = file_content_digest(p)
+            self._digests[memo] = "file:" + file_sha1(p)
         return self._digests[memo]
 
     def key(self, image: ImageRef) -> str:
@@ -146,7 +138,8 @@ class FeatureStore:
     def _feature_map(self, features: torch.Tensor, size: tuple[int, int]) -> FeatureMap:
         ex = self.extractor
         return FeatureMap(features, ex.transform_for(size), ex.backbone.name, ex.options, size,
-                          ex.checkpoint_path, ex.backbone.weights_source)
+                          ex.checkpoint_path, ex.backbone.weights_source,
+                          pos_interpolation=ex.backbone.config.pos_interpolation)
 
     # ------------------------------------------------------------------ memory
     def _remember(self, key: str, fm: FeatureMap) -> None:

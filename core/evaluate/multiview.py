@@ -16,7 +16,6 @@ object. An oracle scores APE 0 and PCDP 1.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorrvizError, DatasetError
+from ..io import file_sha1
 from ..matching import match_points
-from ..metrics.multiview import PCDP_DELTAS, normalised_errors
+from ..metrics.multiview import PCDP_DELTAS, MultiviewScores, normalised_errors, scores_from_errors
 from ..progress import Progress
 from ..settings import cache_dir
 from ..transforms import mask_to_grid
@@ -90,7 +90,7 @@ def _rendered(mesh_path: Path, s: MultiviewSettings) -> Any:
     from ..render import load_mesh, render_views
     from ..render.storage import load_view_set, write_view_set
 
-    digest = hashlib.sha1(mesh_path.read_bytes()).hexdigest()[:16]
+    digest = file_sha1(mesh_path)[:16]
     folder = cache_dir() / "renders" / f"{mesh_path.stem}-{digest}-{s.n_views}v-{s.resolution}px"
     if (folder / "cameras.json").exists():
         try:
@@ -177,8 +177,8 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
             if progress is not None:
                 progress.step()
         errs = np.concatenate(obj_errors) if obj_errors else np.zeros(0)
-        out = ObjectOutcome(src.name, len(picks), int(errs.size), float(errs.mean()) if errs.size else float("nan"),
-                            {d: float(np.mean(errs < d)) if errs.size else float("nan") for d in s.deltas})
+        sc = scores_from_errors(errs, s.deltas)
+        out = ObjectOutcome(src.name, len(picks), sc.n_points, sc.ape, sc.pcdp)
         run.outcomes.append(out)
         run.errors.append(errs)
         if on_result is not None:
@@ -188,13 +188,12 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
 
 def multiview_rows(run: MultiviewRun, s: MultiviewSettings) -> list[dict[str, Any]]:
     """APE / PCDP pooled over every point, and per object (fractions; x100 for percent)."""
-    errs = np.concatenate(run.errors) if run.errors else np.zeros(0)
+    sc: MultiviewScores = scores_from_errors(np.concatenate(run.errors) if run.errors else np.zeros(0), s.deltas)
     n_pairs = sum(o.n_pairs for o in run.outcomes)
-    nan = float("nan")
-    rows = [row("ape", float(errs.mean()) if errs.size else nan, norm="min(W,H)", aggregation="mean over points",
-                n_pairs=n_pairs, n_keypoints=int(errs.size))]
-    rows += [row("pcdp", float(np.mean(errs < d)) if errs.size else nan, alpha=d, norm="min(W,H)",
-                 aggregation="mean over points", n_pairs=n_pairs, n_keypoints=int(errs.size)) for d in s.deltas]
+    rows = [row("ape", sc.ape, norm="min(W,H)", aggregation="mean over points", n_pairs=n_pairs,
+                n_keypoints=sc.n_points)]
+    rows += [row("pcdp", sc.pcdp[float(d)], alpha=d, norm="min(W,H)", aggregation="mean over points",
+                 n_pairs=n_pairs, n_keypoints=sc.n_points) for d in s.deltas]
     for o in run.outcomes:
         rows.append(row("ape", o.ape, norm="min(W,H)", aggregation="object", category=o.name, n_pairs=o.n_pairs,
                         n_keypoints=o.n_points))

@@ -150,7 +150,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     if limit is not None:
         records = records[:limit]
     skipped: list[Skip] = [Skip(i.item_id, i.reason, "loader") for i in ds.incomplete()]
-    ex, spec = _extractor(extractor)
+    ex, _ = _extractor(extractor)
     n_extract_before = ex.extractions
     store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
     sphere_store = None
@@ -158,7 +158,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
         sphere_ex, _ = _extractor(sphere)
         sphere_store = FeatureStore(sphere_ex, cache_root, memory_entries, use_disk=use_cache)
 
-    proto = _protocol(bench, ds, ex, spec, m, n_available, limit, len(records), query_mode)
+    proto = _protocol(bench, ds, ex, store.setting["weights_digest"], m, n_available, limit, len(records), query_mode)
     result = EvalResult(bench.name, bench.task, proto)
     t_eval = time.perf_counter()
     if bench.task == "keypoints":
@@ -214,7 +214,8 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
     n_extract_before = ex.extractions
     store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
     proto: dict[str, Any] = {
-        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root), **extractor_protocol(ex),
+        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root),
+        **extractor_protocol(ex, store.setting["weights_digest"]),
         "matcher": matcher_protocol(matcher), "multiview": settings.to_dict(),
         "subset_size": len(sources), "n_available": n_available, "limit": limit, "full_set_size": None,
         "objects": [s.name for s in sources], "corrviz_version": __version__,
@@ -279,12 +280,12 @@ def _tracking_rows(outcomes: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, spec: ExtractorSpec | None,
-              matcher: Any, n_available: int, limit: int | None, n_used: int, query_mode: str) -> dict[str, Any]:
+def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, digest: str, matcher: Any,
+              n_available: int, limit: int | None, n_used: int, query_mode: str) -> dict[str, Any]:
     first = ds.records()[0] if len(ds) else None
     proto: dict[str, Any] = {
         "benchmark": bench.name, "task": bench.task, "dataset": ds.summary(), "data_root": str(ds.root),
-        **extractor_protocol(ex),
+        **extractor_protocol(ex, digest),
         "matcher": matcher_protocol(matcher),
         "threshold_norm": getattr(first, "threshold_norm", None) if bench.task == "keypoints" else (
             getattr(first, "threshold", None)),

@@ -65,8 +65,12 @@ def weights_digest(extractor: FeatureExtractor) -> str:
     return h.hexdigest() if n else ""
 
 
-def extractor_protocol(extractor: FeatureExtractor) -> dict[str, Any]:
-    """The feature half of a result's protocol: backbone, weights, checkpoint, tap, canvas."""
+def extractor_protocol(extractor: FeatureExtractor, digest: str | None = None) -> dict[str, Any]:
+    """The feature half of a result's protocol: backbone, weights, checkpoint, tap, canvas.
+
+    ``digest``: the :func:`weights_digest` when the caller already has it (hashing a large backbone
+    takes seconds, so an evaluation run computes it once, in its feature store).
+    """
     bb = extractor.backbone
     cfg = bb.config
     o = extractor.options
@@ -74,7 +78,7 @@ def extractor_protocol(extractor: FeatureExtractor) -> dict[str, Any]:
     return {
         "backbone": bb.name,
         "weights_source": bb.weights_source,
-        "weights_digest": weights_digest(extractor),
+        "weights_digest": weights_digest(extractor) if digest is None else digest,
         "random_init": ("seeded (create_backbone uses torch seed 0); weights_digest identifies it"
                         if bb.weights_source == "random init" else None),
         "checkpoint": extractor.checkpoint_path,

@@ -3,9 +3,12 @@
 For ground-truth correspondences x1 -> x2 between two rendered views and predictions x2_pred, with
 e = ||x2 - x2_pred|| / min(W, H) the error normalised by the shorter image side:
 
-* APE = 100 * mean(e)                         (average pixel error, in percent of min(W, H))
-* PCDP@delta = 100 * mean(e < delta)          (percentage of correct dense points), delta in
-  {0.05, 0.1, 0.2}.
+* APE = mean(e)                         (average pixel error, as a fraction of min(W, H))
+* PCDP@delta = mean(e < delta)          (fraction of correct dense points), delta in {0.05, 0.1, 0.2}.
+
+Values are fractions, like every other corrviz metric (PCK, KAP, AJ); tables and plots multiply by
+100 to print the percentages the paper reports. The multiview benchmark
+(:mod:`corrviz.core.evaluate.multiview`) scores with these functions.
 
 Points whose ground truth is invalid (background, occluded in the target) are left out via ``valid``.
 Several view pairs are pooled point by point (:func:`multiview_summary`).
@@ -47,7 +50,7 @@ def normalised_errors(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[
 
 @dataclass(frozen=True)
 class MultiviewScores:
-    """APE and PCDP in percent, over ``n_points`` evaluated points."""
+    """APE (fraction of min(W, H)) and PCDP (fraction of points), over ``n_points`` evaluated points."""
 
     ape: float
     pcdp: dict[float, float]
@@ -55,7 +58,7 @@ class MultiviewScores:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ape": self.ape, "pcdp": {str(k): v for k, v in self.pcdp.items()}, "n_points": self.n_points,
-                "units": "percent of min(W, H) (APE) / percent of points (PCDP)"}
+                "units": "fraction of min(W, H) (APE) / fraction of points (PCDP); x100 for percent"}
 
 
 def scores_from_errors(errors: np.ndarray, deltas: Sequence[float] = PCDP_DELTAS) -> MultiviewScores:
@@ -63,19 +66,18 @@ def scores_from_errors(errors: np.ndarray, deltas: Sequence[float] = PCDP_DELTAS
     e = _np(errors).reshape(-1)
     if e.size == 0:
         return MultiviewScores(float("nan"), {float(d): float("nan") for d in deltas}, 0)
-    return MultiviewScores(100.0 * float(e.mean()), {float(d): 100.0 * float(np.mean(e < d)) for d in deltas},
-                           int(e.size))
+    return MultiviewScores(float(e.mean()), {float(d): float(np.mean(e < d)) for d in deltas}, int(e.size))
 
 
 def ape(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int],
         valid: np.ndarray | None = None) -> float:
-    """APE in percent: 100 * mean ||x2 - x2_pred|| / min(W, H)."""
+    """APE as a fraction: mean ||x2 - x2_pred|| / min(W, H)."""
     return scores_from_errors(normalised_errors(pred_xy, gt_xy, image_size, valid)).ape
 
 
 def pcdp(pred_xy: np.ndarray, gt_xy: np.ndarray, image_size: tuple[int, int], delta: float,
          valid: np.ndarray | None = None) -> float:
-    """PCDP@delta in percent: 100 * fraction of points with normalised error < delta."""
+    """PCDP@delta: fraction of points with normalised error < delta."""
     return scores_from_errors(normalised_errors(pred_xy, gt_xy, image_size, valid), (delta,)).pcdp[float(delta)]
 
 

@@ -3,7 +3,7 @@
 * :func:`list_objects` / :func:`make_object` -- geons (box, cylinder, cone, torus, capsule, sphere,
   hemisphere bowl, wedge) and composed objects (chair, mug, car with four wheels, table) with
   procedural textures (checker, stripes, noise, painted parts); deterministic from a seed and
-  cached under :func:`cache_dir` (``$CORRVIZ_CACHE`` or ``~/.cache/corrviz``).
+  cached under :func:`cache_dir` (``$CORRVIZ_CACHE``, else ``$XDG_CACHE_HOME/corrviz``, else ``~/.cache/corrviz``).
 * :func:`default_dataset` -- N objects x k views rendered on first use and cached.
 * :func:`write_view_set` / :func:`load_view_set` -- one view set on disk (exact round trip).
 * :func:`demo_pair` -- two rendered views of the car with exact ground-truth correspondences.

@@ -1,7 +1,7 @@
 """corrviz's own data: cached procedural objects, multi-object datasets and the demo pair.
 
-Everything is generated on demand and cached under the cache folder: ``$CORRVIZ_CACHE`` if set,
-else ``~/.cache/corrviz``. Nothing needs downloading.
+Everything is generated on demand and cached under the cache folder (:func:`corrviz.core.settings.cache_dir`):
+``$CORRVIZ_CACHE`` if set, else ``$XDG_CACHE_HOME/corrviz``, else ``~/.cache/corrviz``. Nothing needs downloading.
 
 Dataset layout written by :func:`write_dataset`::
 
@@ -26,18 +26,11 @@ from ..progress import Progress
 from ..render import ViewSet, load_view_set, render_poses, sphere_poses, write_view_set
 from ..render.cameras import look_at
 from ..render.mesh import Mesh, load_mesh_npz, save_mesh_npz
+from ..settings import cache_dir  # the one cache folder rule ($CORRVIZ_CACHE, $XDG_CACHE_HOME, ~/.cache)
 from .objects import GENERATOR_VERSION, build_object, list_objects
 
 DATASET_FORMAT = "corrviz-dataset"
 DEFAULT_OBJECTS = ("chair", "mug", "car", "table", "box", "cylinder", "torus", "bowl")
-
-
-def cache_dir() -> Path:
-    """corrviz's cache folder (``$CORRVIZ_CACHE`` or ``~/.cache/corrviz``), created if needed."""
-    env = os.environ.get("CORRVIZ_CACHE")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "corrviz"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def make_object(name: str, seed: int = 0, cache: bool = True) -> Mesh:

@@ -85,6 +85,24 @@ def test_random_init_is_reproducible_and_keyed_by_its_weights(tmp_path: Path) ->
     assert (a.extractions, b.extractions, c.extractions) == (10, 0, 10)
 
 
+def test_weights_digest_is_computed_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from corrviz.core.evaluate import cache, spec
+
+    calls: list[str] = []
+    real = spec.weights_digest
+
+    def counting(ex):  # type: ignore[no-untyped-def]
+        calls.append(ex.name)
+        return real(ex)
+
+    monkeypatch.setattr(spec, "weights_digest", counting)
+    monkeypatch.setattr(cache, "weights_digest", counting)
+    ex = build_extractor(ExtractorSpec("test_dinov2_tiny"))
+    res = evaluate("pfwillow", WILLOW, ex, "nn", limit=2, cache_root=tmp_path)
+    assert calls == ["test_dinov2_tiny"]
+    assert res.protocol["weights_digest"] == real(ex) != ""
+
+
 def test_results_json_and_csv_carry_the_protocol(tmp_path: Path) -> None:
     res = evaluate("pfwillow", WILLOW, ExtractorSpec("daisy", resolution=224), MatcherSpec("soft-argmax"),
                    limit=10, cache_root=tmp_path / "cache")

@@ -196,4 +196,4 @@ def test_oracle_scores_ape_zero_pcdp_hundred_on_default_views():
         oracle = pair.correspondence(a, b, xy)[0]  # a matcher that returns the ground truth
         errors.append(normalised_errors(oracle, gt, (64, 64), valid))
     scores = scores_from_errors(np.concatenate(errors))
-    assert scores.n_points > 100 and scores.ape == 0.0 and all(v == 100.0 for v in scores.pcdp.values())
+    assert scores.n_points > 100 and scores.ape == 0.0 and all(v == 1.0 for v in scores.pcdp.values())
