@@ -30,6 +30,47 @@ class DemoPair:
         xy = np.asarray(trg_xy)
         return (xy[:, 0] >= margin) & (xy[:, 0] <= w - margin) & (xy[:, 1] >= margin) & (xy[:, 1] <= h - margin)
 
+    def target_content(self) -> np.ndarray:
+        """(H, W) bool of the target: pixels that show the warped source, not the warp's fill border."""
+        h, w = self.trg.shape[:2]
+        ys, xs = np.mgrid[0:h, 0:w]
+        a = np.vstack([self.affine, [0.0, 0.0, 1.0]])
+        src = apply_affine(np.linalg.inv(a)[:2], np.stack([xs + 0.5, ys + 0.5], axis=-1).reshape(-1, 2))
+        sh, sw = self.src.shape[:2]
+        ok = (src[:, 0] >= 0) & (src[:, 0] <= sw) & (src[:, 1] >= 0) & (src[:, 1] <= sh)
+        return ok.reshape(h, w)
+
+    def score(self, src_xy: np.ndarray, trg_pred: np.ndarray, alphas: tuple[float, ...] = (0.05, 0.1),
+              alpha_correct: float = 0.1) -> DemoScore:
+        """PCK (img: alpha x max(W, H) of the target) of predicted matches of ``src_xy``.
+
+        The PCK counts the points whose true match lies inside the target; ``correct`` marks every
+        point whose prediction is within ``alpha_correct`` x max(W, H) of its true match.
+        """
+        from .metrics.pck import keypoint_errors, pair_errors, pck_correct, pck_summary
+
+        gt = self.ground_truth(src_xy)
+        inside = self.inside_target(gt)
+        h, w = self.trg.shape[:2]
+        pred = np.asarray(trg_pred, dtype=np.float64)
+        pe = pair_errors(pred[inside], gt[inside], pair_id="demo", category="demo", trg_bbox=None,
+                         trg_image_size=(w, h))
+        pck = {float(a): pck_summary([pe], a, "img").per_keypoint for a in alphas}
+        correct = pck_correct(keypoint_errors(pred, gt), max(w, h), alpha_correct)
+        return DemoScore(pck, correct, int(inside.sum()), float(alpha_correct))
+
+
+@dataclass(frozen=True)
+class DemoScore:
+    pck: dict[float, float]  # alpha -> PCK (img) over the n points whose true match is inside the target
+    correct: np.ndarray  # (N,) bool: within alpha_correct x max(W, H) of the true match
+    n_points: int
+    alpha_correct: float
+
+    def line(self) -> str:
+        vals = "   ".join(f"PCK@{a:g} (image) = {v:.3f}" for a, v in self.pck.items())
+        return f"{vals}   over {self.n_points} points whose true match is inside the target"
+
 
 def apply_affine(affine: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Apply a (2, 3) affine to (N, 2) points."""
