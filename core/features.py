@@ -1,8 +1,11 @@
 """Feature extraction: images -> :class:`FeatureMap` (a patch grid plus its exact pixel transform).
 
 Options are explicit (:class:`FeatureOptions`): resolution, canvas mode, layer, facet, device,
-dtype and batch size. Results are cached in memory (LRU) by image content + backbone + weights +
-checkpoint + options, so re-clicking or switching views never recomputes.
+dtype and batch size. Results are cached in memory (LRU) by image content + backbone + a digest of the
+weights actually in memory (:func:`corrviz.core.checkpoint.state_digest`, so an adapted or
+retrained model never gets another model's features) + checkpoint + options, so re-clicking or
+switching views never recomputes. Models being trained (train mode or trainable parameters) are
+never cached.
 """
 
 from __future__ import annotations
@@ -187,9 +190,19 @@ class FeatureExtractor:
         return CanvasTransform.create(image_size, self.options.resolution,
                                       self.backbone.feature_stride(self.options.layer), self.options.canvas)
 
-    def _key(self, digest: str) -> tuple:
-        return (digest, self.backbone.name, self.backbone.weights_source, self.checkpoint_digest,
-                self.options.cache_key())
+    def _model_key(self) -> tuple | None:
+        """The weights actually used (a digest of the model's state), or None for a model being trained."""
+        bb = self.backbone
+        if bb.training or any(p.requires_grad for p in bb.parameters()):
+            return None
+        from .checkpoint import state_digest
+
+        return (bb.name, type(bb).__name__, repr(getattr(bb, "specs", None)), state_digest(bb))
+
+    def _key(self, digest: str, model_key: tuple | None) -> tuple | None:
+        if model_key is None or self.cache is None:
+            return None
+        return (digest, *model_key, self.checkpoint_digest, self.options.cache_key())
 
     def with_options(self, options: FeatureOptions) -> FeatureExtractor:
         """An extractor with the same backbone (and checkpoint) and other options: nothing is rebuilt."""
@@ -213,9 +226,10 @@ class FeatureExtractor:
             raise ValueError(f"{len(masks)} masks for {len(arrays)} images")
         out: list[FeatureMap | None] = [None] * len(arrays)
         todo: list[tuple[int, tuple, CanvasTransform]] = []
+        model_key = self._model_key() if self.cache is not None else None
         for i, arr in enumerate(arrays):
-            key = self._key(image_digest(arr))
-            hit = self.cache.get(key) if self.cache is not None else None
+            key = self._key(image_digest(arr), model_key)
+            hit = self.cache.get(key) if key is not None else None
             t = self.transform_for((arr.shape[1], arr.shape[0]))
             if hit is not None:
                 out[i] = self._with_mask(hit, masks[i], t)
@@ -230,7 +244,7 @@ class FeatureExtractor:
             for (i, key, t), f in zip(chunk, feats, strict=True):
                 fm = FeatureMap(f, t, self.backbone.name, self.options, (t.image_w, t.image_h),
                                 self.checkpoint_path, self.backbone.weights_source)
-                if self.cache is not None:
+                if key is not None:
                     self.cache.put(key, fm)
                 out[i] = self._with_mask(fm, masks[i], t)
             if progress is not None:

@@ -15,8 +15,9 @@ fully describes the architecture and no code is ever loaded from a file:
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -34,47 +35,90 @@ def register_head(name: str) -> Callable:
 
 
 class LoRAQKV(nn.Module):
-    """Wraps a fused qkv Linear: adds B @ A updates to the selected parts (q, k, v)."""
+    """Low-rank updates ``B @ A`` of the selected parts (q, k, v) of one fused qkv Linear.
 
-    def __init__(self, base: nn.Linear, rank: int = 4, targets: tuple[str, ...] = ("q", "v")) -> None:
+    Holds ONLY the trainable factors: the frozen base Linear is passed to :meth:`forward`, never
+    registered here, so a checkpoint of these modules carries no base weights. Parameter names
+    (``lora_a.<t>``, ``lora_b.<t>``; A is (rank, D), B is (D, rank)) are part of the checkpoint
+    format.
+    """
+
+    def __init__(self, dim: int, rank: int = 4, targets: tuple[str, ...] = ("q", "v")) -> None:
         super().__init__()
-        self.base = base
-        self.dim = base.in_features
+        bad = [t for t in targets if t not in ("q", "k", "v")]
+        if bad or not targets:
+            raise ValueError(f"LoRA targets must be some of q, k, v; got {list(targets)}")
+        self.dim = int(dim)
+        self.rank = int(rank)
         self.targets = tuple(targets)
         self.lora_a = nn.ParameterDict()
         self.lora_b = nn.ParameterDict()
         for t in self.targets:
-            a = torch.empty(rank, self.dim)
+            a = torch.empty(self.rank, self.dim)
             nn.init.kaiming_uniform_(a, a=math.sqrt(5))
             self.lora_a[t] = nn.Parameter(a)
-            self.lora_b[t] = nn.Parameter(torch.zeros(self.dim, rank))
+            self.lora_b[t] = nn.Parameter(torch.zeros(self.dim, self.rank))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.base(x)
+    def forward(self, x: torch.Tensor, base: nn.Module) -> torch.Tensor:
+        out = base(x)
         parts = list(out.split(self.dim, dim=-1))
         for t in self.targets:
             i = "qkv".index(t)
-            parts[i] = parts[i] + (x @ self.lora_a[t].T) @ self.lora_b[t].T
+            parts[i] = parts[i] + (x @ self.lora_a[t].T.to(x.dtype)) @ self.lora_b[t].T.to(x.dtype)
         return torch.cat(parts, dim=-1)
 
 
-class LoRA(nn.Module):
-    """Installs :class:`LoRAQKV` into blocks of a ViT backbone; holds the parameters."""
+class _QKVWithLoRA(nn.Module):
+    """The qkv projection of a transient view: the frozen base Linear plus one :class:`LoRAQKV`."""
 
-    def __init__(self, backbone: Backbone, blocks: list[int], rank: int, targets: tuple[str, ...]) -> None:
+    def __init__(self, base: nn.Module, lora: LoRAQKV) -> None:
         super().__init__()
-        model = backbone.model  # type: ignore[attr-defined]
-        depth = len(model.blocks)
-        self.block_ids = [b + depth if b < 0 else b for b in blocks]
-        self.adapters = nn.ModuleDict()
-        for b in self.block_ids:
-            attn = model.blocks[b].attn
-            base = attn.qkv.base if isinstance(attn.qkv, LoRAQKV) else attn.qkv
-            wrapped = LoRAQKV(base, rank, targets)
-            attn.qkv = wrapped
-            self.adapters[str(b)] = wrapped
+        self.base = base
+        self.lora = lora
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # acts inside the backbone
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lora(x, self.base)
+
+
+def _shallow(module: nn.Module) -> nn.Module:
+    """A new module object sharing parameters, buffers and submodules, with its own submodule table."""
+    clone = copy.copy(module)
+    clone.__dict__["_modules"] = dict(module._modules)
+    return clone
+
+
+class LoRA(nn.Module):
+    """LoRA factors for blocks of a ViT backbone. Never modifies the backbone it was built for.
+
+    :meth:`view` returns a transient copy of the backbone's module tree (sharing every base tensor,
+    so no memory is duplicated) whose selected blocks use base + LoRA for their qkv projection. The
+    caller's backbone object is untouched, so the plain and the adapted model can run side by side.
+    """
+
+    def __init__(self, dim: int, depth: int, blocks: list[int], rank: int, targets: tuple[str, ...]) -> None:
+        super().__init__()
+        self.block_ids = sorted({b + depth if b < 0 else b for b in blocks})
+        if not self.block_ids or not all(0 <= b < depth for b in self.block_ids):
+            raise ValueError(f"LoRA blocks {blocks} out of range for a backbone with {depth} blocks")
+        self.adapters = nn.ModuleDict({str(b): LoRAQKV(dim, rank, targets) for b in self.block_ids})
+
+    def view(self, backbone: Backbone) -> Backbone:
+        """A copy of ``backbone`` that applies these LoRA updates (base tensors shared, not copied)."""
+        out = _shallow(backbone)
+        model = _shallow(backbone.model)  # type: ignore[attr-defined]
+        blocks = _shallow(model.blocks)
+        for key, adapter in self.adapters.items():
+            blk = _shallow(blocks[int(key)])
+            attn = _shallow(blk.attn)
+            qkv = attn.qkv
+            attn.qkv = _QKVWithLoRA(qkv.base if isinstance(qkv, _QKVWithLoRA) else qkv, adapter)
+            blk.attn = attn
+            blocks[int(key)] = blk
+        model.blocks = blocks
+        out.model = model
+        return out
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # acts inside the backbone (see view)
         return feats
 
 
@@ -84,7 +128,8 @@ def _lora(backbone: Backbone, spec: dict) -> nn.Module:
         raise ValueError(f"LoRA needs a ViT backbone, {backbone.name} is {backbone.config.family}")
     depth = backbone.config.depth
     blocks = spec.get("blocks") or list(range(depth - int(spec.get("last_blocks", 4)), depth))
-    return LoRA(backbone, list(blocks), int(spec.get("rank", 4)), tuple(spec.get("targets", ("q", "v"))))
+    return LoRA(backbone.config.embed_dim, depth, list(blocks), int(spec.get("rank", 4)),
+                tuple(spec.get("targets", ("q", "v"))))
 
 
 @register_head("conv")
@@ -152,21 +197,79 @@ def build_head(backbone: Backbone, spec: dict) -> nn.Module:
     return HEADS[kind](backbone, spec)
 
 
-class AdaptedBackbone(Backbone):
-    """A backbone plus checkpoint modules: LoRA acts inside, grid modules act on its output in order."""
+GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper")  # act on the tap's feature grid
+KINDS = ("features", "sphere_mapper")  # what a checkpoint's output is (header field ``kind``)
 
-    def __init__(self, backbone: Backbone, specs: list[dict], name_suffix: str = "") -> None:
+
+def _resolved(backbone: Backbone, feature: dict | None) -> tuple[int, str] | None:
+    if not feature or ("layer" not in feature and "facet" not in feature):
+        return None
+    return backbone.resolve_tap(feature.get("layer"), feature.get("facet"))
+
+
+class AdaptedBackbone(Backbone):
+    """A frozen backbone plus trainable modules: LoRA acts inside, grid modules act on its output.
+
+    The caller's backbone is never modified: it is held as ``inner`` (its tensors are shared, not
+    copied, so ``.to(device)`` moves them too) and LoRA runs through a transient view of it
+    (:meth:`LoRA.view`). The base stays frozen and in eval mode: :meth:`train` and
+    :meth:`requires_grad_` act on the added modules only. ``feature`` is the tap the modules were
+    trained on (``layer``/``facet``); when given it is the default tap and any other tap is refused.
+
+    API for trainers (stable names): :meth:`trainable_parameters`, :meth:`trainable_state_dict`
+    (exactly the tensors a checkpoint stores, keys ``heads.<i>.<param>``), :meth:`forward_features`
+    (differentiable: no inference mode inside), :meth:`forward_taps`, :attr:`kind`.
+    """
+
+    def __init__(self, backbone: Backbone, specs: list[dict], name_suffix: str = "",
+                 feature: dict | None = None) -> None:
         super().__init__(backbone.config, backbone.weights_source)
         self.inner = backbone
         self.specs = [dict(s) for s in specs]
         self.heads = nn.ModuleList([build_head(backbone, s) for s in specs])
         self.name_suffix = name_suffix
+        self.feature = {k: v for k, v in (feature or {}).items() if k in ("layer", "facet", "resolution")}
+        self._tap = _resolved(backbone, self.feature)
+        self.inner.eval()
 
+    # ------------------------------------------------------------------ frozen base
+    def train(self, mode: bool = True) -> AdaptedBackbone:
+        self.training = mode
+        self.heads.train(mode)
+        self.inner.eval()
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> AdaptedBackbone:
+        self.heads.requires_grad_(requires_grad)
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.heads.parameters() if p.requires_grad]
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors of the added modules only (what a checkpoint stores), keyed ``heads.<i>.<param>``."""
+        return {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
+
+    @property
+    def kind(self) -> str:
+        """``sphere_mapper`` when the output is a sphere point per cell, else ``features``."""
+        return "sphere_mapper" if self.is_sphere_mapper else "features"
+
+    # ------------------------------------------------------------------ taps
     def feature_stride(self, layer: int | None = None) -> int:
         return self.inner.feature_stride(layer)
 
     def resolve_tap(self, layer: int | None, facet: str | None) -> tuple[int, str]:
-        return self.inner.resolve_tap(layer, facet)
+        if self._tap is None:
+            return self.inner.resolve_tap(layer, facet)
+        want_layer, want_facet = self._tap
+        got = self.inner.resolve_tap(want_layer if layer is None else layer, want_facet if facet is None else facet)
+        if got != self._tap:
+            raise ValueError(
+                f"{self.name}: this checkpoint's modules were trained on layer {want_layer} facet "
+                f"'{want_facet}', but layer {got[0]} facet '{got[1]}' was requested; leave layer and "
+                "facet unset to use the checkpoint's tap")
+        return got
 
     def feature_dim(self, layer: int | None = None, facet: str | None = None) -> int:
         dim = self.inner.feature_dim(layer, facet)
@@ -182,10 +285,31 @@ class AdaptedBackbone(Backbone):
         """True when the output is a sphere point per cell (a checkpoint for the combined matcher)."""
         return bool(self.specs) and self.specs[-1]["type"] == "sphere_mapper"
 
+    def base_view(self) -> Backbone:
+        """The backbone with this model's LoRA updates applied (the inner backbone when there are none)."""
+        view = self.inner
+        for spec, head in zip(self.specs, self.heads, strict=True):
+            if spec["type"] == "lora":
+                view = head.view(view)
+        return view
+
     def forward_features(self, images: torch.Tensor, layer: int | None = None,
                          facet: str | None = None) -> torch.Tensor:
-        x = self.inner.forward_features(images, layer, facet)
+        layer, facet = self.resolve_tap(layer, facet)
+        x = self.base_view().forward_features(images, layer, facet)
         for spec, head in zip(self.specs, self.heads, strict=True):
-            if spec["type"] != "lora":
+            if spec["type"] in GRID_MODULES:
                 x = head(x)
         return x
+
+    def forward_taps(self, images: torch.Tensor, taps: Sequence[tuple[int | None, str | None]]
+                     ) -> list[torch.Tensor]:
+        """Several (layer, facet) grids of the LoRA-adapted backbone from one forward.
+
+        Grid modules (conv, projection, ...) are NOT applied: they belong to :meth:`forward_features`
+        at the checkpoint's tap. Backbones without ``forward_taps`` (ConvNeXt, classical) raise.
+        """
+        view = self.base_view()
+        if not hasattr(view, "forward_taps"):
+            raise ValueError(f"{self.name}: several taps from one forward need a ViT backbone")
+        return view.forward_taps(images, taps)  # type: ignore[attr-defined]

@@ -93,13 +93,42 @@ class ViTBackbone(Backbone):
         if facet in ("prenorm", "norm"):
             x = blocks[idx](x)
             return (self.model.norm(x) if facet == "norm" else x), gh, gw
-        blk = blocks[idx]
+        return self._attention_facet(blocks[idx], x, facet), gh, gw
+
+    @staticmethod
+    def _attention_facet(blk: torch.nn.Module, x: torch.Tensor, facet: str) -> torch.Tensor:
+        """The block's attention ``query`` / ``key`` / ``value`` tokens (B, N, D) for block input ``x``."""
         attn = blk.attn
         b, n, _ = x.shape
         qkv = attn.qkv(blk.norm1(x)).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         part = {"query": attn.q_norm(q), "key": attn.k_norm(k), "value": v}[facet]
-        return part.transpose(1, 2).reshape(b, n, -1), gh, gw
+        return part.transpose(1, 2).reshape(b, n, -1)
+
+    def forward_taps(self, images: torch.Tensor, taps: list[tuple[int | None, str | None]]
+                     ) -> list[torch.Tensor]:
+        """Patch grids (B, D, h, w) of several (layer, facet) taps from ONE forward, in the order given.
+
+        Runs the blocks once up to the deepest tap (``forward_intermediates``-style; a dense head
+        taking four block outputs needs this). Each grid equals ``forward_features`` at that tap.
+        """
+        if not taps:
+            raise ValueError(f"{self.name}: forward_taps needs at least one (layer, facet) tap")
+        self.check_resolution(images.shape[-2], images.shape[-1])
+        resolved = [self.resolve_tap(layer, facet) for layer, facet in taps]
+        x, gh, gw = self.prepare_tokens(self.normalize(images))
+        tokens: list[torch.Tensor | None] = [None] * len(resolved)
+        for i in range(max(idx for idx, _ in resolved) + 1):
+            blk = self.model.blocks[i]
+            for k, (idx, facet) in enumerate(resolved):
+                if idx == i and facet in ("key", "query", "value"):
+                    tokens[k] = self._attention_facet(blk, x, facet)
+            x = blk(x)
+            for k, (idx, facet) in enumerate(resolved):
+                if idx == i and facet in ("prenorm", "norm"):
+                    tokens[k] = self.model.norm(x) if facet == "norm" else x
+        b = images.shape[0]
+        return [t[:, self.num_prefix:].transpose(1, 2).reshape(b, -1, gh, gw) for t in tokens if t is not None]
 
     def forward_features(self, images: torch.Tensor, layer: int | None = None,
                          facet: str | None = None) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 from corrviz.core.backbones import create_backbone
-from corrviz.core.checkpoint import apply_checkpoint, read_checkpoint, save_checkpoint
+from corrviz.core.checkpoint import apply_checkpoint, git_state, read_checkpoint, save_checkpoint, state_digest
 from corrviz.core.errors import CheckpointError, CheckpointMismatchError
 from corrviz.core.features import FeatureExtractor, FeatureOptions
 from corrviz.core.heads import AdaptedBackbone
@@ -29,7 +29,7 @@ def test_zero_initialised_lora_is_identity_then_trained_weights_round_trip(tmp_p
             p.add_(torch.randn_like(p) * 0.05)
         expected = model.forward_features(x)
     path = save_checkpoint(tmp_path / "run" / "last.safetensors", model, "mef", config={"lr": 1e-5},
-                           feature={"layer": -1, "facet": "norm"})
+                           feature={"layer": -1, "facet": "prenorm"})
     tensors, meta = read_checkpoint(path)
     assert meta["backbone"] == "test_dinov2_tiny" and meta["method"] == "mef" and meta["config"] == {"lr": 1e-5}
     restored = apply_checkpoint(create_backbone("test_dinov2_tiny"), path)
@@ -47,6 +47,55 @@ def test_checkpoint_for_another_backbone_is_rejected(tmp_path):
     with pytest.raises(CheckpointMismatchError) as exc:
         apply_checkpoint(other, path)
     assert "test_dinov2_tiny" in str(exc.value) and "test_dinov2_tiny_reg4" in str(exc.value)
+
+
+def test_header_records_kind_base_digest_step_commit_and_tap(tmp_path):
+    bb = create_backbone("test_dinov2_tiny")
+    model = AdaptedBackbone(bb, [{"type": "lora", "rank": 2, "last_blocks": 2}, {"type": "conv", "channels": 32}],
+                            feature={"layer": -1, "facet": "norm", "resolution": 224})
+    path = save_checkpoint(tmp_path / "c.safetensors", model, "mef", step=1234)
+    meta = read_checkpoint(path)[1]
+    assert meta["kind"] == "features" and meta["format_version"] == 2 and meta["step"] == 1234
+    assert meta["base_digest"] == state_digest(bb) and len(meta["base_digest"]) == 40
+    assert meta["feature"] == {"layer": -1, "facet": "norm", "resolution": 224}
+    commit, dirty = git_state()
+    assert meta["git_commit"] == commit and meta["git_dirty"] == dirty
+    assert commit is None or len(commit) == 40
+    sph = AdaptedBackbone(bb, [{"type": "sphere_mapper", "channels": 32, "heads": 2}])
+    assert read_checkpoint(save_checkpoint(tmp_path / "s.safetensors", sph, "sph"))[1]["kind"] == "sphere_mapper"
+    with pytest.raises(CheckpointMismatchError, match="'features' checkpoint, but a 'sphere_mapper'"):
+        apply_checkpoint(create_backbone("test_dinov2_tiny"), path, kind="sphere_mapper")
+
+
+def test_feature_tap_is_the_default_and_enforced(tmp_path):
+    model = AdaptedBackbone(create_backbone("test_dinov2_tiny"), [{"type": "conv", "channels": 32}],
+                            feature={"layer": -1, "facet": "norm"})
+    path = save_checkpoint(tmp_path / "c.safetensors", model, "mef")
+    restored = apply_checkpoint(create_backbone("test_dinov2_tiny"), path)
+    assert restored.resolve_tap(None, None) == (2, "norm") and restored.resolve_tap(2, "norm") == (2, "norm")
+    x = torch.rand(1, 3, 56, 56)
+    with torch.no_grad():
+        assert torch.equal(restored.forward_features(x), model.heads[0](model.inner.forward_features(x, -1, "norm")))
+    with pytest.raises(ValueError, match="trained on layer 2 facet 'norm', but layer 2 facet 'prenorm'"):
+        restored.forward_features(x, None, "prenorm")
+    with pytest.raises(ValueError, match="trained on layer 2 facet 'norm'"):
+        FeatureExtractor("test_dinov2_tiny", FeatureOptions(resolution=56, layer=1), checkpoint=path, cache=None)
+    ex = FeatureExtractor("test_dinov2_tiny", FeatureOptions(resolution=56), checkpoint=path, cache=None)
+    assert (ex.options.layer, ex.options.facet) == (2, "norm")
+
+
+def test_other_base_weights_are_refused_with_both_digests(tmp_path):
+    bb = create_backbone("test_dinov2_tiny")
+    path = save_checkpoint(tmp_path / "c.safetensors", AdaptedBackbone(bb, [{"type": "conv", "channels": 32}]), "mef")
+    other = create_backbone("test_dinov2_tiny")
+    with torch.no_grad():
+        other.model.blocks[0].mlp.fc1.weight.mul_(1.01)
+    want, have = state_digest(bb), state_digest(other)
+    with pytest.raises(CheckpointMismatchError) as exc:
+        apply_checkpoint(other, path)
+    assert want in str(exc.value) and have in str(exc.value) and want != have
+    with pytest.warns(RuntimeWarning, match=have):
+        apply_checkpoint(other, path, strict_base=False)
 
 
 def test_foreign_and_corrupt_files_are_explained(tmp_path):
