@@ -1,8 +1,14 @@
 """Run core jobs off the GUI thread: started / progress / result / error, cancel, newest-request-wins.
 
 A job is a plain function ``fn(progress) -> result`` (the core functions take a
-:class:`~corrviz.core.progress.Progress`). :class:`TaskRunner` runs it on a ``QThreadPool`` and
-delivers its signals on the GUI thread. Jobs are grouped in *channels* ("extract", "match",
+:class:`~corrviz.core.progress.Progress`). :class:`TaskRunner` runs it on a pool of long-lived
+*Python* threads and delivers its signals on the GUI thread.
+
+Why not ``QThreadPool``: PyQt gives a ``QRunnable.run`` a fresh Python thread state on every call
+and deletes it afterwards, while the pool thread lives on. pybind11 extensions (Open3D) cache the
+thread state per OS thread, so the next job on that thread resumed a deleted thread state inside
+``RaycastingScene()`` and the app segfaulted on the second mesh (issue 14). A Python thread keeps
+one thread state for its whole life. Jobs are grouped in *channels* ("extract", "match",
 "track", ...): submitting to a channel cancels the job already running there and, whatever order
 the threads finish in, only the newest job's result is applied. A job may also hand over partial
 results while it runs (:meth:`WorkerProgress.partial`, e.g. each evaluated pair), delivered to
@@ -13,12 +19,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PyQt6.QtCore import QObject, QRunnable, Qt, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, Qt, pyqtSignal
 
 from corrviz.core.errors import Cancelled
 from corrviz.core.progress import Progress
@@ -48,17 +56,15 @@ class WorkerProgress(Progress):
         self._signals.sigPartial.emit(self._job_id, value)
 
 
-class Worker(QRunnable):
-    """A QRunnable that calls ``fn(progress)`` and reports through :class:`WorkerSignals`."""
+class Worker:
+    """Calls ``fn(progress)`` on a pool thread and reports through :class:`WorkerSignals`."""
 
     def __init__(self, job_id: int, fn: Callable[[WorkerProgress], Any], signals: WorkerSignals,
                  progress: WorkerProgress) -> None:
-        super().__init__()
         self.job_id = job_id
         self.fn = fn
         self.signals = signals
         self.progress = progress
-        self.setAutoDelete(True)
 
     def run(self) -> None:
         s, jid = self.signals, self.job_id
@@ -91,18 +97,18 @@ class Job:
     on_partial: Callable[[Any], None] | None = None
     submitted: float = field(default_factory=time.perf_counter)
     superseded: bool = False  # cancelled because a newer job of the channel was submitted
+    future: Future | None = None
 
 
 class TaskRunner(QObject):
-    """Runs jobs on a thread pool; per channel, the newest submission wins."""
+    """Runs jobs on a pool of Python threads; per channel, the newest submission wins."""
 
     sigBusyChanged = pyqtSignal(str, bool)  # channel, busy
     sigJobProgress = pyqtSignal(str, int, int, str)  # channel, done, total, message
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max_threads)
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="corrviz-job")
         self._ids = itertools.count(1)
         self._jobs: dict[int, Job] = {}  # running (not yet finished) jobs
         self._latest: dict[str, int] = {}  # channel -> newest job id
@@ -129,7 +135,7 @@ class TaskRunner(QObject):
         self._jobs[jid] = job
         self._latest[channel] = jid
         self.sigBusyChanged.emit(channel, True)
-        self.pool.start(Worker(jid, fn, signals, progress))
+        job.future = self._pool.submit(Worker(jid, fn, signals, progress).run)
         return jid
 
     def cancel(self, channel: str, superseded: bool = False) -> bool:
@@ -152,11 +158,14 @@ class TaskRunner(QObject):
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until every job has finished (tests and shutdown)."""
-        return self.pool.waitForDone(timeout_ms)
+        futures = [j.future for j in list(self._jobs.values()) if j.future is not None]
+        return not wait_futures(futures, timeout=max(timeout_ms, 0) / 1000.0).not_done
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         self.cancel_all()
-        self.pool.clear()
+        for job in list(self._jobs.values()):  # never started: drop them as if finished
+            if job.future is not None and job.future.cancel():
+                self._on_finished(job.job_id)
         self.wait(timeout_ms)
 
     # -- delivery on the GUI thread -----------------------------------------------------------------
