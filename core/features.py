@@ -78,6 +78,7 @@ class FeatureMap:
     checkpoint: str | None = None
     weights: str = ""
     mask: np.ndarray | None = None  # (grid_h, grid_w) foreground cells, if a mask was given
+    pos_interpolation: str = ""  # the backbone's position-embedding rule (registry.POS_RULES)
     _unit: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -243,7 +244,8 @@ class FeatureExtractor:
             feats = self._run([render_canvas(arrays[i], t) for i, _, t in chunk])
             for (i, key, t), f in zip(chunk, feats, strict=True):
                 fm = FeatureMap(f, t, self.backbone.name, self.options, (t.image_w, t.image_h),
-                                self.checkpoint_path, self.backbone.weights_source)
+                                self.checkpoint_path, self.backbone.weights_source,
+                                pos_interpolation=self.backbone.config.pos_interpolation)
                 if key is not None:
                     self.cache.put(key, fm)
                 out[i] = self._with_mask(fm, masks[i], t)

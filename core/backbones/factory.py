@@ -10,7 +10,7 @@ import torch
 
 from ..errors import CheckpointMismatchError
 from .base import Backbone
-from .registry import _REGISTRY, BackboneConfig, get_builder, get_config
+from .registry import _REGISTRY, DEFAULT_BACKBONE_ORDER, BackboneConfig, get_builder, get_config
 from .weights import find_weights, load_state_dict, read_metadata
 
 
@@ -138,3 +138,24 @@ def weights_available(name: str) -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001
         return False, str(exc)
     return True, loc.describe()
+
+
+def default_backbone() -> tuple[str, list[str]]:
+    """The default backbone: the first of ``DEFAULT_BACKBONE_ORDER`` whose weights are here (no download).
+
+    Returns the name and the names passed over for lack of weights (for the one-line note a tool
+    prints when it is not the first choice).
+    """
+    passed: list[str] = []
+    for name in DEFAULT_BACKBONE_ORDER:
+        if weights_available(name)[0]:
+            return name, passed
+        passed.append(name)
+    raise RuntimeError("the last entry of DEFAULT_BACKBONE_ORDER must need no weights")
+
+
+def fallback_note(chosen: str, passed: list[str]) -> str:
+    """One line saying which backbones had no weights and what is used instead."""
+    names = " or ".join(passed)
+    return (f"note: no weights for {names} here (run with --backbone {passed[0]} to see where corrviz looked); "
+            f"using {chosen} ({get_config(chosen).description}) instead")

@@ -2,8 +2,8 @@
 
 Each entry records the timm architecture and pretrained tag, patch size (stride), embedding dim,
 number of blocks, register tokens, normalisation constants, default feature tap and the
-position-embedding interpolation rule its paper uses. ``create_backbone`` (in ``factory``) builds
-and loads; this module only describes.
+position-embedding interpolation rule its official release uses (``POS_RULES``; methods.md section 0).
+``create_backbone`` (in ``factory``) builds and loads; this module only describes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,20 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 Family = Literal["vit", "convnext", "classical"]
-PosInterp = Literal["official", "timm", "none"]
+PosInterp = Literal["bicubic_offset_0.1", "bicubic_antialias_size", "none"]
+
+# How each release resizes its learned patch position embeddings to another grid (methods.md section 0).
+# The name is recorded in every FeatureMap, match file and evaluation result.
+POS_RULES: dict[str, str] = {
+    "bicubic_offset_0.1": "bicubic, antialias off, scale factor (new + 0.1) / old: the official plain "
+                          "DINOv2 models (dinov2_vit*14) and DINO v1",
+    "bicubic_antialias_size": "bicubic resize to the target grid size, antialias on: the official DINOv2 "
+                              "register models (interpolate_antialias=True, interpolate_offset=0.0) and "
+                              "timm's resample_abs_pos_embed",
+    "none": "no learned position embeddings to resize (convolutional or hand-crafted features)",
+}
+# Default backbone of corrviz-match and the app: the first whose weights are found (the last needs none).
+DEFAULT_BACKBONE_ORDER: tuple[str, ...] = ("dinov2_vits14", "vit_tiny_patch16_224", "dense_sift")
 
 
 @dataclass(frozen=True)
@@ -41,11 +54,16 @@ class BackboneConfig:
     default_facet: str = "prenorm"
     default_resolution: int = 448
     native_resolution: int = 224  # resolution of the checkpoint's position embeddings
-    pos_interpolation: PosInterp = "timm"
+    pos_interpolation: PosInterp = "bicubic_antialias_size"
     facets: tuple[str, ...] = ("prenorm", "norm", "key", "query", "value")
     needs_weights: bool = True
     description: str = ""
     timm_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pos_interpolation not in POS_RULES:
+            raise ValueError(f"backbone {self.name!r}: unknown position-embedding rule {self.pos_interpolation!r}; "
+                             f"choose one of {', '.join(POS_RULES)}")
 
     @property
     def timm_id(self) -> str:
@@ -94,7 +112,7 @@ def list_backbones(family: str | None = None, include_test: bool = False) -> lis
 
 
 def _vit(name: str, timm_name: str, tag: str, patch: int, dim: int, depth: int, *, regs: int = 0,
-         native: int = 224, interp: PosInterp = "timm", mean=IMAGENET_MEAN, std=IMAGENET_STD,
+         native: int = 224, interp: PosInterp = "bicubic_antialias_size", mean=IMAGENET_MEAN, std=IMAGENET_STD,
          res: int = 448, facet: str = "prenorm", desc: str = "", timm_kwargs: dict | None = None) -> None:
     register_backbone(BackboneConfig(
         name=name, family="vit", timm_name=timm_name, pretrained_tag=tag, patch_size=patch,
@@ -104,18 +122,21 @@ def _vit(name: str, timm_name: str, tag: str, patch: int, dim: int, depth: int, 
 
 
 # DINOv2 (Oquab et al.), with and without 4 registers. 518 px checkpoints, 37x37 position grid.
+# Meta's hub builds the plain models with the 0.1-offset rule and the register models with
+# interpolate_antialias=True, interpolate_offset=0.0 (hubconf / vision_transformer.py of dinov2).
 for _s, _dim, _depth, _arch in (("s", 384, 12, "small"), ("b", 768, 12, "base"),
                                 ("l", 1024, 24, "large"), ("g", 1536, 40, "giant")):
     _vit(f"dinov2_vit{_s}14", f"vit_{_arch}_patch14_dinov2", "lvd142m", 14, _dim, _depth, native=518,
-         interp="official", res=840, desc=f"DINOv2 ViT-{_s.upper()}/14")
+         interp="bicubic_offset_0.1", res=840, desc=f"DINOv2 ViT-{_s.upper()}/14")
     _vit(f"dinov2_vit{_s}14_reg4", f"vit_{_arch}_patch14_reg4_dinov2", "lvd142m", 14, _dim, _depth,
-         regs=4, native=518, interp="official", res=840, desc=f"DINOv2 ViT-{_s.upper()}/14 with 4 registers")
+         regs=4, native=518, interp="bicubic_antialias_size", res=840,
+         desc=f"DINOv2 ViT-{_s.upper()}/14 with 4 registers")
 
 # DINO v1 (Caron et al.): official interpolation rule with the 0.1 offset as well.
 for _s, _dim, _arch in (("s", 384, "small"), ("b", 768, "base")):
     for _p in (8, 16):
-        _vit(f"dino_vit{_s}{_p}", f"vit_{_arch}_patch{_p}_224", "dino", _p, _dim, 12, interp="official",
-             res=448 if _p == 8 else 512, desc=f"DINO ViT-{_s.upper()}/{_p}")
+        _vit(f"dino_vit{_s}{_p}", f"vit_{_arch}_patch{_p}_224", "dino", _p, _dim, 12,
+             interp="bicubic_offset_0.1", res=448 if _p == 8 else 512, desc=f"DINO ViT-{_s.upper()}/{_p}")
 
 _vit("mae_vitb16", "vit_base_patch16_224", "mae", 16, 768, 12, res=512, desc="MAE ViT-B/16")
 _vit("clip_vitb16", "vit_base_patch16_clip_224", "openai", 16, 768, 12, mean=CLIP_MEAN, std=CLIP_STD,
@@ -124,6 +145,13 @@ _vit("deit3_vits16", "deit3_small_patch16_224", "fb_in22k_ft_in1k", 16, 384, 12,
      desc="DeiT-III ViT-S/16")
 _vit("deit3_vitb16", "deit3_base_patch16_224", "fb_in22k_ft_in1k", 16, 768, 12, res=512,
      desc="DeiT-III ViT-B/16")
+
+# The one real pretrained ViT on the project's machines (../shared/weights): timm's AugReg ViT-Tiny/16,
+# ImageNet-21k pretrained and ImageNet-1k finetuned (a supervised classifier, NOT a DINOv2 model).
+# The file carries the 1000-class head; corrviz builds the model without it and drops it on load.
+_vit("vit_tiny_patch16_224", "vit_tiny_patch16_224", "augreg_in21k_ft_in1k", 16, 192, 12,
+     mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), res=448, interp="bicubic_antialias_size",
+     desc="ImageNet-supervised ViT-Tiny/16 (not DINOv2)")
 
 for _s, _dim in (("small", 768), ("base", 1024)):
     register_backbone(BackboneConfig(
@@ -134,11 +162,11 @@ for _s, _dim in (("small", 768), ("base", 1024)):
 
 # Toy random-init models for tests and benchmarks: the real code path, seconds on a CPU.
 # Never offered as pretrained; they have no weights to find.
-_vit("test_dinov2_tiny", "vit_small_patch14_dinov2", "", 14, 32, 3, native=518, interp="official", res=224,
-     desc="random-init DINOv2-style ViT (32 dims, 3 blocks, LayerScale) for tests",
+_vit("test_dinov2_tiny", "vit_small_patch14_dinov2", "", 14, 32, 3, native=518, interp="bicubic_offset_0.1",
+     res=224, desc="random-init DINOv2-style ViT (32 dims, 3 blocks, LayerScale) for tests",
      timm_kwargs=dict(embed_dim=32, depth=3, num_heads=2, init_values=1e-1))
 _vit("test_dinov2_tiny_reg4", "vit_small_patch14_reg4_dinov2", "", 14, 32, 3, regs=4, native=518,
-     interp="official", res=224, desc="random-init DINOv2-style ViT with 4 registers, for tests",
+     interp="bicubic_antialias_size", res=224, desc="random-init DINOv2-style ViT with 4 registers, for tests",
      timm_kwargs=dict(embed_dim=32, depth=3, num_heads=2, init_values=1e-1))
-_vit("test_dinov2_small_random", "vit_small_patch14_dinov2", "", 14, 384, 12, native=518, interp="official",
-     res=448, desc="random-init ViT-S/14 with DINOv2's architecture (speed benchmarks only)")
+_vit("test_dinov2_small_random", "vit_small_patch14_dinov2", "", 14, 384, 12, native=518,
+     interp="bicubic_offset_0.1", res=448, desc="random-init ViT-S/14 with DINOv2's architecture (speed benchmarks only)")

@@ -1,11 +1,14 @@
-"""Vision Transformers from timm with corrviz's feature taps and the official DINO position rule.
+"""Vision Transformers from timm with corrviz's feature taps and each release's position rule.
 
 The blocks, attention and weights are timm's; corrviz only runs the token pipeline itself so that
-(1) any resolution that is a multiple of the patch size works, with the position embeddings
-interpolated exactly as the official DINOv2 / DINO code does (bicubic, antialias off, scale factor
-``(new + 0.1) / old``; timm's own resizing uses a target size and antialiasing and differs by up
-to 2 % relative L2), and (2) any block's ``prenorm`` / ``norm`` output or its attention ``key`` /
-``query`` / ``value`` can be read without a second forward pass.
+(1) any resolution that is a multiple of the patch size works, with the patch position embeddings
+resized exactly as the backbone's official code does (``BackboneConfig.pos_interpolation``, one of
+``registry.POS_RULES``): the plain DINOv2 models and DINO v1 use bicubic, antialias off and a scale
+factor ``(new + 0.1) / old``; the DINOv2 register models (Meta's hub builds them with
+``interpolate_antialias=True, interpolate_offset=0.0``) and timm-native ViTs use a bicubic resize
+to the target size with antialias on. Mixing them up changes features by 0.3 % to 6 % relative L2;
+(2) any block's ``prenorm`` / ``norm`` output or its attention ``key`` / ``query`` / ``value`` can be
+read without a second forward pass.
 """
 
 from __future__ import annotations
@@ -17,34 +20,49 @@ from .base import Backbone
 from .registry import BackboneConfig
 
 
-def interpolate_pos_official(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
-    """DINOv2/DINO run-time interpolation of (1, M*M, D) patch position embeddings to (grid_h, grid_w).
-
-    Returns the input unchanged when the grid is the native M x M grid (as the official code does).
-    """
+def _as_grid(patch_pos: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(1, M*M, D) -> float32 (1, D, M, M) and M."""
     n, dim = patch_pos.shape[1], patch_pos.shape[2]
     m = int(round(n ** 0.5))
     if m * m != n:
         raise ValueError(f"position embedding of {n} patches is not a square grid")
+    return patch_pos.float().reshape(1, m, m, dim).permute(0, 3, 1, 2), m
+
+
+def _from_grid(grid: torch.Tensor, grid_h: int, grid_w: int, dtype: torch.dtype) -> torch.Tensor:
+    if grid.shape[-2:] != (grid_h, grid_w):
+        raise RuntimeError(f"position interpolation gave {tuple(grid.shape[-2:])}, expected {(grid_h, grid_w)}")
+    return grid.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, grid.shape[1]).to(dtype)
+
+
+def interpolate_pos_offset(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+    """Rule ``bicubic_offset_0.1`` (plain DINOv2, DINO): (1, M*M, D) patch positions -> (1, gh*gw, D).
+
+    Bicubic, antialias off, scale factor ``(new + 0.1) / M``, in float32; the native M x M grid is
+    returned unchanged (as the official code does).
+    """
+    grid, m = _as_grid(patch_pos)
     if grid_h == m and grid_w == m:
         return patch_pos
-    dtype = patch_pos.dtype
-    grid = patch_pos.float().reshape(1, m, m, dim).permute(0, 3, 1, 2)
     out = F.interpolate(grid, scale_factor=((grid_h + 0.1) / m, (grid_w + 0.1) / m), mode="bicubic",
                         antialias=False)
-    if out.shape[-2:] != (grid_h, grid_w):
-        raise RuntimeError(f"position interpolation gave {tuple(out.shape[-2:])}, expected {(grid_h, grid_w)}")
-    return out.permute(0, 2, 3, 1).reshape(1, grid_h * grid_w, dim).to(dtype)
+    return _from_grid(out, grid_h, grid_w, patch_pos.dtype)
 
 
-def interpolate_pos_timm(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
-    """timm's resampling (target size, bicubic, antialias) for backbones whose papers use it."""
-    from timm.layers import resample_abs_pos_embed
+def interpolate_pos_antialias(patch_pos: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+    """Rule ``bicubic_antialias_size`` (DINOv2 register models, timm): bicubic resize to (gh, gw), antialias on.
 
-    m = int(round(patch_pos.shape[1] ** 0.5))
+    Identical to timm's ``resample_abs_pos_embed`` and to the official DINOv2 code with
+    ``interpolate_offset=0``; float32; the native grid is returned unchanged.
+    """
+    grid, m = _as_grid(patch_pos)
     if grid_h == m and grid_w == m:
         return patch_pos
-    return resample_abs_pos_embed(patch_pos, new_size=(grid_h, grid_w), old_size=(m, m), num_prefix_tokens=0)
+    out = F.interpolate(grid, size=(grid_h, grid_w), mode="bicubic", antialias=True)
+    return _from_grid(out, grid_h, grid_w, patch_pos.dtype)
+
+
+POS_INTERPOLATORS = {"bicubic_offset_0.1": interpolate_pos_offset, "bicubic_antialias_size": interpolate_pos_antialias}
 
 
 class ViTBackbone(Backbone):
@@ -58,10 +76,11 @@ class ViTBackbone(Backbone):
 
     # -------------------------------------------------------------------- tokens ------
     def patch_pos_embed(self, grid_h: int, grid_w: int) -> torch.Tensor:
-        patch_pos = self.model.pos_embed[:, self._pos_prefix:]
-        if self.config.pos_interpolation == "official":
-            return interpolate_pos_official(patch_pos, grid_h, grid_w)
-        return interpolate_pos_timm(patch_pos, grid_h, grid_w)
+        """Patch position embeddings for a (grid_h, grid_w) grid under the backbone's rule."""
+        rule = self.config.pos_interpolation
+        if rule not in POS_INTERPOLATORS:
+            raise ValueError(f"{self.name}: a ViT needs a position-embedding rule, got {rule!r}")
+        return POS_INTERPOLATORS[rule](self.model.pos_embed[:, self._pos_prefix:], grid_h, grid_w)
 
     def prepare_tokens(self, images: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         """Normalised images (B, 3, H, W) -> tokens (B, prefix + h*w, D) before the first block."""

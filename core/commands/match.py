@@ -1,8 +1,9 @@
 """``corrviz-match``: extract features, match points between two images, draw and print the matches.
 
 Without images it runs on the built-in demo pair (known affine transform) and prints the PCK it
-achieves. The default backbone is ``dinov2_vits14`` when its weights can be found or downloaded;
-otherwise corrviz says so in one line and uses ``dense_sift``.
+achieves. The default backbone is the first of ``dinov2_vits14``, ``vit_tiny_patch16_224``
+(ImageNet-supervised, not DINOv2) whose weights can be found or downloaded; otherwise corrviz says
+so in one line and uses the weight-free ``dense_sift``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import numpy as np
 
 from ..errors import InputMismatchError, WeightsNotFoundError
 from .common import add_feature_args, print_backbones, run_cli
-
-DEFAULT_BACKBONE = "dinov2_vits14"
-FALLBACK_BACKBONE = "dense_sift"
 
 
 def parse_points(values: list[str] | None) -> np.ndarray | None:
@@ -47,17 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def choose_backbone(name: str | None, weights: str | None, device: str):
-    """Build the requested backbone, or the default with the weight-free fallback."""
-    from ..backbones import create_backbone
+    """Build the requested backbone, or the first of the default order whose weights are found."""
+    from ..backbones import DEFAULT_BACKBONE_ORDER, create_backbone, fallback_note
 
     if name is not None:
         return create_backbone(name, weights=weights, device=device)
-    try:
-        return create_backbone(DEFAULT_BACKBONE, weights=weights, device=device)
-    except WeightsNotFoundError:
-        print(f"note: no weights for {DEFAULT_BACKBONE} here (run with --backbone {DEFAULT_BACKBONE} to see where "
-              f"corrviz looked); using the weight-free {FALLBACK_BACKBONE} instead", file=sys.stderr)
-        return create_backbone(FALLBACK_BACKBONE, device=device)
+    if weights is not None:  # an explicit file is meant for the first choice; a wrong one is an error
+        return create_backbone(DEFAULT_BACKBONE_ORDER[0], weights=weights, device=device)
+    passed: list[str] = []
+    for cand in DEFAULT_BACKBONE_ORDER:
+        try:
+            backbone = create_backbone(cand, device=device)
+        except WeightsNotFoundError:
+            passed.append(cand)
+            continue
+        if passed:
+            print(fallback_note(cand, passed), file=sys.stderr)
+        return backbone
+    raise WeightsNotFoundError(f"no weights for any of {', '.join(DEFAULT_BACKBONE_ORDER)}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, {"source": names[0], "target": names[1], "backbone": ex.name,
                                "weights": backbone.weights_source, "checkpoint": args.checkpoint,
+                               "position_interpolation": backbone.config.pos_interpolation,
                                "options": ex.options.to_dict(), "matcher": args.matcher,
                                "matches": matches.to_records()})
         console.print(f"wrote {args.json}")

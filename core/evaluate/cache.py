@@ -80,7 +80,9 @@ class FeatureStore:
                 "architecture": [cfg.family, cfg.timm_name, cfg.patch_size, cfg.embed_dim, cfg.depth,
                                  cfg.num_registers, cfg.pos_interpolation],
                 "resolution": list(o.resolution) if isinstance(o.resolution, tuple) else o.resolution,
-                "canvas": o.canvas, "layer": o.layer, "facet": o.facet, "dtype": o.dtype}
+                "canvas": o.canvas, "layer": o.layer, "facet": o.facet, "dtype": o.dtype,
+                # weight-free descriptors: support and normalisation (absent for networks: their keys are unchanged)
+                **({"descriptor": dict(cfg.descriptor)} if cfg.descriptor else {})}
 
     def content_digest(self, image: ImageRef) -> str:
         """SHA-1 of the file bytes (memoised by path, size and mtime) or of an in-memory array."""

@@ -1,57 +1,101 @@
-"""Features of a tiny random-init DINOv2-style ViT equal an independent computation from its weights.
+"""Features of tiny random-init DINOv2-style ViTs equal an independent computation from their weights.
 
 The reference below re-implements the ViT forward from the block parameters (patch embedding as a
-matrix product, LayerNorm, attention, LayerScale, MLP) and the official DINOv2 position rule from
-its definition: bicubic, antialias off, scale factor (new + 0.1) / old.
+matrix product, LayerNorm, attention, LayerScale, MLP) in float64, and BOTH official position rules
+from their definitions as explicit 1-D resampling matrices (no ``F.interpolate``):
+
+- ``bicubic_offset_0.1`` (plain DINOv2 / DINO): bicubic convolution (Keys, a = -0.75), antialias off,
+  scale factor s = (new + 0.1) / old: output cell i samples the source at (i + 0.5) / s - 0.5, with
+  the four taps clamped to the border;
+- ``bicubic_antialias_size`` (DINOv2 register models, timm): resize to the target SIZE with an
+  antialiased bicubic filter (a = -0.5) stretched by max(old / new, 1), taps cut at the border and
+  the weights renormalised.
 """
 
+import copy
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from corrviz.core.backbones import create_backbone
+from corrviz.core.backbones import POS_RULES, create_backbone, get_config, list_backbones
 
 FACETS = ("prenorm", "norm", "key", "query", "value")
+SIZES = [(224, 224), (448, 448), (518, 518), (840, 840), (448, 644)]  # (H, W)
+
+
+def _keys_cubic(x: np.ndarray, a: float) -> np.ndarray:
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((x - 5) * x + 8) * x * a - 4 * a
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
+def resize_matrix_offset(old: int, new: int) -> np.ndarray:
+    """(new, old) matrix of the bicubic, antialias-off resize with scale factor (new + 0.1) / old."""
+    s = (new + 0.1) / old
+    assert math.floor(old * s) == new
+    w = np.zeros((new, old))
+    for i in range(new):
+        x = (i + 0.5) / s - 0.5
+        x0 = math.floor(x)
+        t = x - x0
+        for k in range(-1, 3):
+            w[i, min(max(x0 + k, 0), old - 1)] += _keys_cubic(np.array(t - k), -0.75)
+    return w
+
+
+def resize_matrix_antialias(old: int, new: int) -> np.ndarray:
+    """(new, old) matrix of the antialiased bicubic resize to ``new`` cells."""
+    scale = old / new
+    stretch = max(scale, 1.0)
+    support = 2.0 * stretch
+    w = np.zeros((new, old))
+    for i in range(new):
+        centre = (i + 0.5) * scale
+        lo, hi = max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), old)
+        j = np.arange(lo, hi)
+        k = _keys_cubic((j - centre + 0.5) / stretch, -0.5)
+        w[i, lo:hi] = k / k.sum()
+    return w
+
+
+REFERENCE_RULES = {"bicubic_offset_0.1": resize_matrix_offset, "bicubic_antialias_size": resize_matrix_antialias}
+
+
+def reference_pos(patch_pos: torch.Tensor, gh: int, gw: int, rule: str) -> torch.Tensor:
+    """(1, M*M, D) -> (1, gh*gw, D) in float64; the native grid is kept as is (both official codes do)."""
+    m = math.isqrt(patch_pos.shape[1])
+    if (gh, gw) == (m, m):
+        return patch_pos.double()
+    grid = patch_pos.double().reshape(m, m, -1).numpy()
+    rh, rw = REFERENCE_RULES[rule](m, gh), REFERENCE_RULES[rule](m, gw)
+    out = np.einsum("im,mnd,jn->ijd", rh, grid, rw)
+    return torch.from_numpy(out.reshape(1, gh * gw, -1))
 
 
 def _perturbed(name: str, seed: int = 0):
     bb = create_backbone(name)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in bb.model.named_parameters():  # non-trivial biases, norms, LayerScale, positions
-            p.add_(torch.randn(p.shape, generator=g) * (0.5 if "pos_embed" in name else 0.02))
+        for pname, p in bb.model.named_parameters():  # non-trivial biases, norms, LayerScale, positions
+            p.add_(torch.randn(p.shape, generator=g) * (0.5 if "pos_embed" in pname else 0.02))
     return bb
 
 
 def _ln(x, m):
-    return F.layer_norm(x, (x.shape[-1],), m.weight, m.bias, m.eps)
+    return F.layer_norm(x, (x.shape[-1],), m.weight.double(), m.bias.double(), m.eps)
 
 
-def _official_pos(patch_pos, gh, gw):
-    """The official rule; like DINOv2's code it interpolates in float32 (``pos_embed.float()``)."""
-    dtype = patch_pos.dtype
-    patch_pos = patch_pos.float()
-    n, d = patch_pos.shape[1], patch_pos.shape[2]
-    m = int(math.isqrt(n))
-    if (gh, gw) == (m, m):
-        return patch_pos.to(dtype)
-    grid = patch_pos.reshape(1, m, m, d).permute(0, 3, 1, 2)
-    out = F.interpolate(grid, scale_factor=((gh + 0.1) / m, (gw + 0.1) / m), mode="bicubic", antialias=False)
-    assert out.shape[-2:] == (gh, gw)
-    return out.permute(0, 2, 3, 1).reshape(1, gh * gw, d).to(dtype)
-
-
-def reference_features(bb, img, layer, facet):
-    """Independent forward in float64: returns (D, gh, gw) for the tap."""
-    import copy
-
+def reference_features(bb, img) -> dict[tuple[int, str], torch.Tensor]:
+    """Independent forward in float64: {(layer, facet): (D, gh, gw)} for every tap, in one pass."""
     m = copy.deepcopy(bb.model).double()
-    img = img.double()
     mean = torch.tensor(bb.config.mean, dtype=torch.float64).view(1, 3, 1, 1)
     std = torch.tensor(bb.config.std, dtype=torch.float64).view(1, 3, 1, 1)
-    x = (img - mean) / std
+    x = (img.double() - mean) / std
     p = bb.config.patch_size
     _, _, h, w = x.shape
     gh, gw = h // p, w // p
@@ -59,23 +103,26 @@ def reference_features(bb, img, layer, facet):
     patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(1, gh * gw, 3 * p * p)
     wpe = m.patch_embed.proj.weight.reshape(m.patch_embed.proj.weight.shape[0], -1)
     tok = patches @ wpe.T + m.patch_embed.proj.bias
+    rule = bb.config.pos_interpolation
     regs = bb.config.num_registers
     if regs:  # timm stores DINOv2-reg with the class position folded into cls_token
-        tok = tok + _official_pos(m.pos_embed, gh, gw)
+        tok = tok + reference_pos(m.pos_embed, gh, gw, rule)
         prefix = torch.cat([m.cls_token, m.reg_token], dim=1)
     else:
-        tok = tok + _official_pos(m.pos_embed[:, 1:], gh, gw)
+        tok = tok + reference_pos(m.pos_embed[:, 1:], gh, gw, rule)
         prefix = m.cls_token + m.pos_embed[:, :1]
     x = torch.cat([prefix, tok], dim=1)
     nh = m.blocks[0].attn.num_heads
-    for i in range(layer + 1):
-        blk = m.blocks[i]
+    out = {}
+
+    def grid(t):
+        return t[0, 1 + regs:].T.reshape(-1, gh, gw)
+
+    for i, blk in enumerate(m.blocks):
         hdn = _ln(x, blk.norm1)
         qkv = hdn @ blk.attn.qkv.weight.T + blk.attn.qkv.bias
         q, k, v = qkv.chunk(3, dim=-1)
-        if i == layer and facet in ("key", "query", "value"):
-            out = {"query": q, "key": k, "value": v}[facet]
-            return out[0, 1 + regs:].T.reshape(-1, gh, gw)
+        out.update({(i, "query"): grid(q), (i, "key"): grid(k), (i, "value"): grid(v)})
         d = q.shape[-1] // nh
 
         def heads(t, d=d):
@@ -88,53 +135,92 @@ def reference_features(bb, img, layer, facet):
         hdn = _ln(x, blk.norm2)
         hdn = F.gelu(hdn @ blk.mlp.fc1.weight.T + blk.mlp.fc1.bias)
         x = x + blk.ls2.gamma * (hdn @ blk.mlp.fc2.weight.T + blk.mlp.fc2.bias)
-    if facet == "norm":
-        x = _ln(x, m.norm)
-    return x[0, 1 + regs:].T.reshape(-1, gh, gw)
+        out[(i, "prenorm")] = grid(x)
+        out[(i, "norm")] = grid(_ln(x, m.norm))
+    return out
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return _perturbed("test_dinov2_tiny")
+def models():
+    return {"bicubic_offset_0.1": _perturbed("test_dinov2_tiny"),
+            "bicubic_antialias_size": _perturbed("test_dinov2_tiny_reg4", seed=3)}
 
 
-@pytest.mark.parametrize("size", [(518, 518), (224, 224), (448, 448), (840, 840), (224, 308)])
-def test_all_facets_and_layers_match_reference(tiny, size):
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("rule", list(REFERENCE_RULES))
+def test_all_facets_and_layers_match_reference(models, rule, size):
+    bb = models[rule]
+    assert bb.config.pos_interpolation == rule
     torch.manual_seed(1)
     img = torch.rand(1, 3, *size)
+    ref = reference_features(bb, img)
     worst = 0.0
     with torch.no_grad():
-        for layer in range(tiny.config.depth):
+        for layer in range(bb.config.depth):
             for facet in FACETS:
-                ours = tiny.forward_features(img, layer=layer, facet=facet)[0]
-                ref = reference_features(tiny, img, layer, facet).float()
-                assert ours.shape == ref.shape == (tiny.config.embed_dim, size[0] // 14, size[1] // 14)
-                worst = max(worst, (ours - ref).abs().max().item())
-    assert worst < 1e-5
+                ours = bb.forward_features(img, layer=layer, facet=facet)[0]
+                r = ref[(layer, facet)].float()
+                assert ours.shape == r.shape == (bb.config.embed_dim, size[0] // 14, size[1] // 14)
+                worst = max(worst, (ours - r).abs().max().item())
+    assert worst < 2e-5
 
 
-def test_registers_model_matches_reference():
-    bb = _perturbed("test_dinov2_tiny_reg4", seed=3)
-    img = torch.rand(1, 3, 448, 448)
+@pytest.mark.parametrize("grid", [(16, 16), (32, 32), (37, 37), (60, 60), (32, 46), (46, 32), (8, 70)])
+@pytest.mark.parametrize("rule", list(REFERENCE_RULES))
+def test_position_rule_equals_its_definition(models, rule, grid):
+    bb = models[rule]
+    ours = bb.patch_pos_embed(*grid)
+    ref = reference_pos(bb.model.pos_embed[:, bb._pos_prefix:], *grid, rule)
+    assert ours.shape == (1, grid[0] * grid[1], bb.config.embed_dim)
+    assert (ours.double() - ref).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("size", [(224, 224), (840, 840)])
+def test_the_two_rules_give_different_features(models, size):
+    """The test tells the rules apart: the register model under the plain rule is measurably off."""
+    bb = models["bicubic_antialias_size"]
+    img = torch.rand(1, 3, *size)
+    wrong = dataclasses.replace(bb.config, pos_interpolation="bicubic_offset_0.1")
+    right_cfg = bb.config
     with torch.no_grad():
-        for facet in FACETS:
-            ours = bb.forward_features(img, layer=-1, facet=facet)[0]
-            ref = reference_features(bb, img, bb.config.depth - 1, facet).float()
-            assert (ours - ref).abs().max().item() < 1e-5
+        right = bb.forward_features(img)
+        bb.config = wrong
+        try:
+            off = bb.forward_features(img)
+        finally:
+            bb.config = right_cfg
+    rel = ((off - right).norm() / right.norm()).item()
+    assert rel > 0.02
 
 
-def test_negative_layer_equals_positive_index(tiny):
+def test_antialias_rule_is_timms_resample():
+    from timm.layers import resample_abs_pos_embed
+
+    from corrviz.core.backbones.vit import interpolate_pos_antialias
+
+    pos = torch.randn(1, 37 * 37, 8, generator=torch.Generator().manual_seed(0))
+    for grid in ((16, 16), (60, 60), (32, 46)):
+        timm_out = resample_abs_pos_embed(pos, new_size=grid, old_size=(37, 37), num_prefix_tokens=0)
+        assert torch.equal(interpolate_pos_antialias(pos, *grid), timm_out)
+
+
+def test_every_official_release_has_its_rule():
+    """Meta's hub: plain DINOv2 and DINO use the 0.1 offset; the register models antialias to the size."""
+    for name in list_backbones(include_test=True):
+        cfg = get_config(name)
+        assert cfg.pos_interpolation in POS_RULES
+        if name.startswith(("dinov2_", "dino_")) and "_reg" not in name:
+            assert cfg.pos_interpolation == "bicubic_offset_0.1", name
+        if "_reg" in name or name.startswith(("vit_tiny", "deit3", "mae", "clip")):
+            assert cfg.pos_interpolation == "bicubic_antialias_size", name
+        if cfg.family in ("classical", "convnext"):
+            assert cfg.pos_interpolation == "none", name
+    with pytest.raises(ValueError, match="unknown position-embedding rule"):
+        dataclasses.replace(get_config("dinov2_vits14"), pos_interpolation="official")
+
+
+def test_negative_layer_equals_positive_index(models):
+    tiny = models["bicubic_offset_0.1"]
     img = torch.rand(1, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(tiny.forward_features(img, layer=-1), tiny.forward_features(img, layer=2))
-
-
-def test_timm_style_resizing_differs_from_official(tiny):
-    """The test can fail: timm's size-based antialiased resize is measurably different."""
-    from timm.layers import resample_abs_pos_embed
-
-    patch_pos = tiny.model.pos_embed[:, 1:]
-    official = _official_pos(patch_pos.double(), 16, 16).float()
-    timm_style = resample_abs_pos_embed(patch_pos, new_size=(16, 16), old_size=(37, 37), num_prefix_tokens=0)
-    assert (official - timm_style).abs().max().item() > 1e-3
-    assert torch.allclose(tiny.patch_pos_embed(16, 16), official, atol=1e-5)
