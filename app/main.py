@@ -20,6 +20,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+NO_DISPLAY_HELP = (
+    "corrviz: error: {why}, so the desktop app cannot open a window.\n"
+    "  On a machine without a screen, run it under a virtual X server:  xvfb-run -a {cmd}\n"
+    "  For screenshots with no window at all:  QT_QPA_PLATFORM=offscreen python scripts/screenshots.py OUTDIR\n"
+    "  The headless tools need no display: corrviz-match, corrviz-eval, corrviz-data."
+)
+
+
+def display_problem(env: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why Qt could not open a window here (Linux: no reachable X or Wayland display), or None.
+
+    Qt itself aborts with a misleading hint about xcb-cursor in that case; corrviz says what to do.
+    A non-window platform (``QT_QPA_PLATFORM=offscreen``, ``minimal``, ``vnc``, ...) needs no display.
+    """
+    env = dict(os.environ) if env is None else env
+    if (platform or sys.platform) != "linux":
+        return None
+    qpa = env.get("QT_QPA_PLATFORM", "")
+    if qpa and not qpa.startswith(("xcb", "wayland")):
+        return None
+    if env.get("WAYLAND_DISPLAY"):
+        return None
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "no display found (DISPLAY and WAYLAND_DISPLAY are not set)"
+    host, _, rest = display.partition(":")
+    number = rest.split(".")[0]
+    if not host and number.isdigit() and not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+        return f"DISPLAY={display} names no running X server (no /tmp/.X11-unix/X{number})"
+    return None
+
+
 def create_app(argv: list[str] | None = None):
     """Build the QApplication, window and controller (used by ``main``, the tests and the scripts)."""
     from PyQt6.QtWidgets import QApplication
@@ -47,7 +79,12 @@ def _install_excepthook(controller) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    raw = sys.argv[1:] if argv is None else argv
+    args = parse_args(raw)
+    why = display_problem()
+    if why is not None:
+        print(NO_DISPLAY_HELP.format(why=why, cmd=" ".join(["corrviz", *raw])), file=sys.stderr)
+        return 2
     app, controller = create_app(argv)
     _install_excepthook(controller)
     if args.backbone:

@@ -10,9 +10,11 @@ checkpoint or result was written).
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from .errors import Cancelled
 
@@ -83,26 +85,72 @@ def iterate(items: Iterable[T], progress: Progress | None, total: int | None = N
 
 
 class TqdmProgress(Progress):
-    """A :class:`Progress` that draws a tqdm bar on stderr (for the command-line tools)."""
+    """A :class:`Progress` for the command-line tools: a tqdm bar on a terminal, plain lines in a log.
 
-    def __init__(self, desc: str = "", disable: bool = False) -> None:
+    When ``file`` (stderr by default) is not a terminal, a bar would write one update per step (900
+    lines for PF-WILLOW) into the log; instead each phase writes a few plain, tqdm-formatted lines:
+    at its start, at every ``log_fraction`` of the way, and at its end.
+    """
+
+    def __init__(self, desc: str = "", disable: bool = False, file: TextIO | None = None,
+                 log_fraction: float = 0.25) -> None:
         super().__init__(self._update)
         self._desc = desc
         self._disable = disable
+        self._file = file
         self._bar = None
+        self._log_fraction = log_fraction
+        self._t0 = 0.0
+        self._next_log = 0.0
+        self.lines_written = 0
+
+    @property
+    def stream(self) -> TextIO:
+        return self._file if self._file is not None else sys.stderr
+
+    def _is_tty(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
 
     def _update(self, done: int, total: int, message: str) -> None:
+        if self._disable:
+            return
+        if self._is_tty():
+            self._bar_update(done, total, message)
+        else:
+            self._log_update(done, total, message)
+
+    def _bar_update(self, done: int, total: int, message: str) -> None:
         from tqdm.auto import tqdm
 
         if self._bar is None or (total and self._bar.total != total):
             if self._bar is not None:
                 self._bar.close()
-            self._bar = tqdm(total=total or None, desc=message or self._desc, disable=self._disable,
-                             leave=False)
+            self._bar = tqdm(total=total or None, desc=message or self._desc, leave=False, file=self.stream)
         self._bar.n = done
         if message:
             self._bar.set_description(message, refresh=False)
         self._bar.refresh()
+
+    def start(self, total: int, message: str = "") -> None:
+        self._t0, self._next_log = time.perf_counter(), 0.0  # a new phase logs from its start
+        super().start(total, message)
+
+    def _log_update(self, done: int, total: int, message: str) -> None:
+        from tqdm import tqdm
+
+        fraction = done / total if total else 0.0
+        if done != 0 and fraction < self._next_log:
+            return
+        finished = bool(total) and done >= total
+        if finished or not total:
+            self._next_log = float("inf")  # unknown totals log their start only
+        else:
+            self._next_log = (int(fraction / self._log_fraction) + 1) * self._log_fraction
+        line = tqdm.format_meter(done, total or None, time.perf_counter() - self._t0,
+                                 prefix=message or self._desc, ncols=0)
+        print(line, file=self.stream, flush=True)
+        self.lines_written += 1
 
     def close(self) -> None:
         if self._bar is not None:

@@ -3,10 +3,12 @@
 Subcommands::
 
     corrviz-data list                                   procedural objects
-    corrviz-data objects OUT [--objects chair,mug] [--n-views 42] [--resolution 512] [--seed 0]
-    corrviz-data mesh MESH [MESH ...] --out OUT [--n-views 42] [--resolution 512]
+    corrviz-data objects OUT [--objects chair,mug] [--views 42] [--resolution 512] [--seed 0]
+    corrviz-data mesh MESH [MESH ...] --out OUT [--views 42] [--resolution 512]
     corrviz-data video OBJECT_OR_MESH OUT [--path orbit|arc|handheld] [--frames 24] [--grid 16]
-    corrviz-data default [--n-objects 4] [--n-views 42] [--resolution 512]   build/cache, print path
+    corrviz-data default [--n-objects 4] [--views 42] [--resolution 512]   build/cache, print path
+
+``--views`` is the flag of ``corrviz-eval multiview`` too; ``--n-views`` is accepted as an alias.
     corrviz-data demo                                   build/cache the demo pair, print its folder
 
 Folder layouts: :mod:`corrviz.core.render.storage` (one view set) and
@@ -20,16 +22,17 @@ import sys
 from pathlib import Path
 
 from ..progress import TqdmProgress
-from .common import run_cli
+from .common import doc_summary, run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corrviz-data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="corrviz-data", description=doc_summary(__doc__))
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the procedural objects")
 
     def render_opts(q: argparse.ArgumentParser, views: int = 42) -> None:
-        q.add_argument("--n-views", type=int, default=views, help="views per object [%(default)s]")
+        q.add_argument("--views", "--n-views", dest="n_views", type=int, default=views, metavar="N",
+                       help="views per object [%(default)s]")
         q.add_argument("--resolution", type=int, default=512, help="image side in pixels [%(default)s]")
         q.add_argument("--distance", type=float, default=2.0, help="camera distance [%(default)s]")
         q.add_argument("--focal", type=float, default=560.0, help="focal in px at 512 px [%(default)s]")
@@ -37,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("objects", help="render procedural objects into a dataset folder")
     q.add_argument("out", type=Path)
-    q.add_argument("--objects", default="chair,mug,car,table", help="comma-separated names or 'all'")
+    q.add_argument("--objects", default="chair,mug,car,table",
+                   help="comma-separated names, 'all', or a number N: the first N default objects "
+                        "(chair, mug, car, table, box, cylinder, torus, bowl) [%(default)s]")
     q.add_argument("--seed", type=int, default=0)
     render_opts(q)
 
@@ -59,12 +64,35 @@ def _parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("default", help="build (or find) the cached default dataset and print its folder")
     q.add_argument("--n-objects", type=int, default=4)
-    q.add_argument("--n-views", type=int, default=42)
+    q.add_argument("--views", "--n-views", dest="n_views", type=int, default=42, metavar="N",
+                   help="views per object [42]")
     q.add_argument("--resolution", type=int, default=512)
     q.add_argument("--quiet", action="store_true")
 
     sub.add_parser("demo", help="build (or find) the cached demo pair and print its folder")
     return p
+
+
+def object_names(spec: str) -> list[str]:
+    """``--objects``: 'all', a count N (the first N default objects) or comma-separated names."""
+    from .. import synthetic
+    from ..errors import InputMismatchError
+
+    known = synthetic.list_objects()
+    if spec == "all":
+        return list(known)
+    if spec.strip().isdigit():
+        n = int(spec)
+        if not 1 <= n <= len(synthetic.DEFAULT_OBJECTS):
+            raise InputMismatchError(f"--objects {spec}: a count must be 1 to {len(synthetic.DEFAULT_OBJECTS)} "
+                                     "(or give names, or 'all')")
+        return list(synthetic.DEFAULT_OBJECTS[:n])
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise InputMismatchError(f"--objects {spec!r}: unknown object(s) {', '.join(unknown) or '(none given)'}; "
+                                 f"choose from {', '.join(known)}, 'all' or a count")
+    return names
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -78,8 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = None if getattr(args, "quiet", True) else TqdmProgress("rendering")
     try:
         if args.command == "objects":
-            names = synthetic.list_objects() if args.objects == "all" else \
-                [n.strip() for n in args.objects.split(",") if n.strip()]
+            names = object_names(args.objects)
             ds = synthetic.write_dataset(args.out, names, n_views=args.n_views, resolution=args.resolution,
                                          distance=args.distance, focal=args.focal, seed=args.seed,
                                          progress=progress)

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import add_feature_args, print_backbones, run_cli
+from .common import add_feature_args, check_feature_args, doc_summary, print_backbones, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ..evaluate import BENCHMARKS
 
-    p = argparse.ArgumentParser(prog="corrviz-eval", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="corrviz-eval", description=doc_summary(__doc__))
     p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
                    help="one of: " + ", ".join(f"{k} ({b.description})" for k, b in BENCHMARKS.items()))
     p.add_argument("--data", help="dataset root (or a folder holding it, e.g. PF-WILLOW/)")
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="feature cache folder [$CORRVIZ_CACHE/features]")
     p.add_argument("--out", default="results", help="output folder [results/]")
     p.add_argument("--tag", default=None, help="file name stem of the outputs (default from the protocol)")
-    p.add_argument("--views", type=int, default=42, help="multiview: views rendered per mesh [42]")
+    p.add_argument("--views", "--n-views", dest="views", type=int, default=42,
+                   help="multiview: views rendered per mesh [42]")
     p.add_argument("--pairs", type=int, default=12, help="multiview: view pairs per object [12]")
     p.add_argument("--points", type=int, default=200, help="multiview: points per view pair [200]")
     p.add_argument("--max-rotation", type=float, default=60.0,
@@ -93,6 +94,40 @@ def _summary_lines(result: Any) -> list[str]:
     return lines
 
 
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``--alphas 0.05,0.1`` -> (0.05, 0.1); each threshold in (0, 1]."""
+    from ..errors import InputMismatchError
+
+    try:
+        alphas = tuple(float(a) for a in text.split(","))
+    except ValueError:
+        raise InputMismatchError(f"--alphas: {text!r} is not a comma-separated list of numbers") from None
+    if not all(0.0 < a <= 1.0 for a in alphas):
+        raise InputMismatchError(f"--alphas: {text!r}: every threshold must be in (0, 1]")
+    return alphas
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every check that needs no model or data read, so a bad command line fails at once."""
+    from ..errors import InputMismatchError
+    from ..evaluate import get_benchmark
+
+    bench = get_benchmark(args.benchmark)
+    check_feature_args(args)
+    if args.data != "default" and not Path(args.data).exists():
+        raise InputMismatchError(f"--data {args.data}: {bench.name} data root does not exist")
+    if args.alphas:
+        parse_alphas(args.alphas)
+    for flag, value in (("--limit", args.limit), ("--views", args.views), ("--pairs", args.pairs),
+                        ("--points", args.points)):
+        if value is not None and value < 1:
+            raise InputMismatchError(f"{flag} must be at least 1, got {value}")
+    if args.matcher == "combined" and not args.sphere_checkpoint:
+        raise InputMismatchError("--matcher combined needs --sphere-checkpoint (a checkpoint giving sphere maps)")
+    if args.sphere_checkpoint and not Path(args.sphere_checkpoint).is_file():
+        raise InputMismatchError(f"--sphere-checkpoint {args.sphere_checkpoint}: file does not exist")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputMismatchError
     from ..evaluate import ExtractorSpec, MatcherSpec, evaluate
@@ -102,8 +137,12 @@ def run(args: argparse.Namespace) -> int:
     if args.list_backbones:
         print_backbones()
         return 0
-    if not args.benchmark or not args.data or not args.backbone:
-        raise InputMismatchError("give BENCHMARK, --data ROOT and --backbone NAME (see --help)")
+    missing = [name for name, value in (("BENCHMARK", args.benchmark), ("--data", args.data),
+                                        ("--backbone", args.backbone)) if not value]
+    if missing:
+        raise InputMismatchError(f"the following arguments are required: {', '.join(missing)} "
+                                 "(see corrviz-eval --help)")
+    check_args(args)
     spec = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet, args.checkpoint,
                          args.weights, args.device, args.dtype, args.batch_size)
     sphere = None
@@ -114,10 +153,7 @@ def run(args: argparse.Namespace) -> int:
                           args.occlusion_threshold)
     kwargs: dict[str, Any] = {}
     if args.alphas:
-        try:
-            kwargs["alphas"] = tuple(float(a) for a in args.alphas.split(","))
-        except ValueError:
-            raise InputMismatchError(f"--alphas: {args.alphas!r} is not a comma-separated list of numbers") from None
+        kwargs["alphas"] = parse_alphas(args.alphas)
     progress = TqdmProgress("evaluating", disable=args.quiet)
     try:
         result = evaluate(args.benchmark, args.data, spec, matcher, args.limit, progress,
@@ -138,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(args), "corrviz-eval")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..errors import InputMismatchError, WeightsNotFoundError
-from .common import add_feature_args, print_backbones, run_cli
+from .common import add_feature_args, check_feature_args, doc_summary, print_backbones, run_cli
 
 
 def parse_points(values: list[str] | None) -> np.ndarray | None:
@@ -27,12 +27,14 @@ def parse_points(values: list[str] | None) -> np.ndarray | None:
             x, y = (float(s) for s in v.split(","))
         except ValueError:
             raise InputMismatchError(f"--points: {v!r} is not of the form x,y") from None
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise InputMismatchError(f"--points: {v!r} is not a finite pixel position")
         pts.append((x, y))
     return np.asarray(pts, dtype=np.float64)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corrviz-match", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="corrviz-match", description=doc_summary(__doc__))
     p.add_argument("images", nargs="*", metavar="SRC TRG", help="source and target images (default: demo pair)")
     add_feature_args(p)
     p.add_argument("--points", nargs="+", metavar="x,y", help="source points in pixels (default: a foreground grid)")
@@ -71,16 +73,19 @@ def run(args: argparse.Namespace) -> int:
 
     from ..demo import demo_pair
     from ..features import FeatureExtractor, FeatureOptions
-    from ..figures import match_figure, save_figure
+    from ..figures import check_figure_path, match_figure, pca_panels, save_figure
     from ..io import load_image, write_json
     from ..matching import grid_points, match_points
-    from ..pca import joint_pca_rgb, upsample_rgb
 
     if args.list_backbones:
         print_backbones()
         return 0
     if len(args.images) not in (0, 2):
         raise InputMismatchError(f"give two images (SRC TRG) or none for the demo pair, got {len(args.images)}")
+    check_feature_args(args)  # every argument check runs before any model is loaded
+    pts = parse_points(args.points)
+    if args.out:
+        check_figure_path(args.out)
     demo = None
     if args.images:
         src, trg = load_image(args.images[0]), load_image(args.images[1])
@@ -88,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         demo = demo_pair()
         src, trg, names = demo.src, demo.trg, ("demo source", "demo target")
+    if pts is not None:
+        h, w = src.shape[:2]
+        outside = [f"{x:g},{y:g}" for x, y in pts if not (0 <= x <= w and 0 <= y <= h)]
+        if outside:
+            raise InputMismatchError(f"--points {' '.join(outside)}: outside the source image ({w} x {h} px)")
     backbone = choose_backbone(args.backbone, args.weights, args.device)
     opts = FeatureOptions(resolution=args.resolution, canvas=args.canvas, layer=args.layer, facet=args.facet,
                           device=args.device, dtype=args.dtype, batch_size=args.batch_size)
@@ -95,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     fs, ft = ex.extract_many([src, trg])
     t_extract = time.perf_counter() - t0
-    pts = parse_points(args.points)
     if pts is None:
         step = args.grid_step or max(1, round(max(fs.grid_shape) / 12))
         pts = grid_points(fs, step)
@@ -104,17 +113,11 @@ def run(args: argparse.Namespace) -> int:
     t_match = time.perf_counter() - t0
 
     console = Console()
-    correct = None
+    score = None
     if demo is not None:
-        gt = demo.ground_truth(pts)
-        inside = demo.inside_target(gt)
-        err = np.linalg.norm(matches.trg_xy - gt, axis=1)
-        thr = max(trg.shape[:2])
-        correct = err <= 0.1 * thr
-        res = {a: float((err[inside] <= a * thr).mean()) for a in (0.05, 0.1)}
+        score = demo.score(pts, matches.trg_xy)  # PCK through corrviz.core.metrics.pck
         console.print(f"demo pair: {demo.description}")
-        console.print(f"PCK@0.05 (image) = {res[0.05]:.3f}   PCK@0.1 (image) = {res[0.1]:.3f}   "
-                      f"over {int(inside.sum())} grid points whose true match is inside the target")
+        console.print(score.line())
 
     table = Table(title=f"{len(matches)} matches, {ex.name} ({backbone.weights_source}), {args.matcher}, "
                         f"{ex.options.resolution}px {ex.options.canvas}")
@@ -137,9 +140,12 @@ def run(args: argparse.Namespace) -> int:
                                "matches": matches.to_records()})
         console.print(f"wrote {args.json}")
     if args.out:
-        pca = joint_pca_rgb([fs, ft])
-        fig = match_figure(src, trg, matches, (upsample_rgb(pca[0], fs), upsample_rgb(pca[1], ft)), correct,
-                           title=f"{ex.name} | {args.matcher} | {ex.options.resolution}px")
+        content = (None, demo.target_content()) if demo is not None else (None, None)
+        pca = pca_panels([fs, ft], content)
+        fig = match_figure(src, trg, matches, pca, None if score is None else score.correct,
+                           title=f"{ex.name} | {args.matcher} | {ex.options.resolution}px",
+                           note=None if score is None else score.line(),
+                           alpha=None if score is None else score.alpha_correct)
         save_figure(fig, args.out, dpi=args.dpi)
         console.print(f"wrote {args.out}")
     return 0

@@ -52,6 +52,11 @@ class PFWillowDataset(BaseDataset[PairRecord]):
         class_dirs = sorted(d for d in self.dataset_dir.iterdir() if d.is_dir())
         if not class_dirs:
             raise DatasetError(f"{self.name}: no class folders (e.g. 'car(G)') in {self.dataset_dir}")
+        if not any(p.suffix.lower() == ".mat" for d in class_dirs for p in d.iterdir()):
+            # images without keypoint files are not a PF-WILLOW release (e.g. an unrelated folder of PNGs)
+            raise DatasetError(f"{self.name}: no class folder of {self.dataset_dir} holds a .mat keypoint file "
+                               f"(expected PF-dataset-WILLOW/<class>/<image>.png + .mat; looked in "
+                               f"{', '.join(d.name for d in class_dirs[:3])}{', ...' if len(class_dirs) > 3 else ''})")
         self._scan(class_dirs)
 
     def _scan(self, class_dirs: list[Path]) -> None:

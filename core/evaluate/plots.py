@@ -18,6 +18,29 @@ AGGREGATIONS = ("per_keypoint", "per_image", "macro")
 PLOT_ALPHA = 0.1
 
 
+SHORT_NAMES = {"per_keypoint": "per-kp", "per_image": "per-img", "macro": "macro"}
+
+
+def coincident_groups(curves: dict[str, list[float]], tol: float = 1e-9) -> list[list[str]]:
+    """Aggregations grouped by identical curves, in order: one legend entry per visible line.
+
+    With one category of equal-sized pairs (or an oracle) per-keypoint, per-image and macro PCK are
+    the same numbers; six legend entries over two lines would hide that, "per-kp = per-img = macro"
+    says it.
+    """
+    groups: list[list[str]] = []
+    for name, vals in curves.items():
+        v = np.asarray(vals, dtype=np.float64)
+        for g in groups:
+            w = np.asarray(curves[g[0]], dtype=np.float64)
+            if v.shape == w.shape and np.allclose(v, w, rtol=0.0, atol=tol, equal_nan=True):
+                g.append(name)
+                break
+        else:
+            groups.append([name])
+    return groups
+
+
 def _title(result: EvalResult) -> str:
     p = result.protocol
     m = (p.get("matcher") or {}).get("method")
@@ -85,9 +108,9 @@ def curve_figure(result: EvalResult) -> Figure | None:
     ax = fig.subplots()
     for norm, curves in result.curves.items():
         alphas = curves.get("alpha", [])
-        for agg in AGGREGATIONS:
-            if agg in curves:
-                ax.plot(alphas, [100 * v for v in curves[agg]], marker=".", label=f"{agg} ({norm})")
+        for group in coincident_groups({agg: curves[agg] for agg in AGGREGATIONS if agg in curves}):
+            label = " = ".join(SHORT_NAMES[a] for a in group)
+            ax.plot(alphas, [100 * v for v in curves[group[0]]], marker=".", label=f"{label} ({norm})")
     ax.set_xlabel("alpha")
     ax.set_ylabel("PCK %")
     ax.set_ylim(0, 100)

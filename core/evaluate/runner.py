@@ -147,6 +147,9 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     ds = open_dataset(bench, data_root, dataset_options)
     records = ds.records()
     n_available = len(records)
+    if not records:  # before any model is built or feature extracted
+        raise DatasetError(nothing_evaluable(bench.name, ds.root, [Skip(i.item_id, i.reason, "loader")
+                                                                   for i in ds.incomplete()]))
     if limit is not None:
         records = records[:limit]
     skipped: list[Skip] = [Skip(i.item_id, i.reason, "loader") for i in ds.incomplete()]
@@ -191,6 +194,8 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
         result.rows = _tracking_rows(trun.outcomes)
         proto.update(n_evaluated=len(trun.outcomes), n_queries=int(sum(o.n_queries for o in trun.outcomes)))
         n_done = len(trun.outcomes)
+    if n_done == 0:
+        raise DatasetError(nothing_evaluable(bench.name, ds.root, skipped))
     result.skipped = [s.to_dict() for s in skipped]
     proto["n_skipped"] = len(skipped)
     proto["skipped_reasons"] = _reason_counts(skipped)
@@ -223,6 +228,8 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
     result = EvalResult(bench.name, bench.task, proto)
     t_eval = time.perf_counter()
     run = run_multiview(sources, store, matcher, settings, progress, on_result)
+    if not run.outcomes:
+        raise DatasetError(nothing_evaluable(bench.name, data_root, run.skipped))
     result.rows = multiview_rows(run, settings)
     result.items = [o.to_dict() for o in run.outcomes]
     result.skipped = [s.to_dict() for s in run.skipped]
@@ -233,6 +240,16 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
                     "items_per_second": sum(o.n_pairs for o in run.outcomes) / max(elapsed, 1e-9),
                     "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
     return result
+
+
+def nothing_evaluable(benchmark: str, root: str | Path, skipped: Sequence[Skip], n_reasons: int = 3) -> str:
+    """The error of a run with no evaluable item: the root and the first few reasons."""
+    head = f"{benchmark}: {root} yields no evaluable item"
+    if not skipped:
+        return f"{head} (is it the dataset's root folder?)"
+    reasons = "; ".join(f"{s.item_id}: {s.reason}" for s in skipped[:n_reasons])
+    more = f" (and {len(skipped) - n_reasons} more)" if len(skipped) > n_reasons else ""
+    return f"{head}; {len(skipped)} skipped, first: {reasons}{more}"
 
 
 def _norms(pairs: list[Any], ds: BaseDataset[Any]) -> list[str]:

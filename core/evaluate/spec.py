@@ -7,12 +7,10 @@ Every backbone's parameters are hashed (:func:`weights_digest`), so two differen
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from ..matching import MATCHERS
 
@@ -53,16 +51,14 @@ def build_extractor(spec: ExtractorSpec) -> FeatureExtractor:
 
 
 def weights_digest(extractor: FeatureExtractor) -> str:
-    """SHA-1 over the backbone's parameters and buffers (name, shape, dtype, bytes); '' if it has none."""
-    h = hashlib.sha1()
-    n = 0
-    for name, tensor in sorted(extractor.backbone.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        n += 1
-    return h.hexdigest() if n else ""
+    """SHA-1 over the backbone's parameters and buffers (name, shape, dtype, bytes); '' if it has none.
+
+    The one parameter digest of corrviz (:func:`corrviz.core.checkpoint.state_digest`, memoised
+    until a tensor changes), so the result protocol, the feature cache and checkpoints agree.
+    """
+    from ..checkpoint import state_digest
+
+    return state_digest(extractor.backbone)
 
 
 def extractor_protocol(extractor: FeatureExtractor, digest: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +43,46 @@ def test_oracle_scores_one_through_the_whole_runner(tmp_path: Path) -> None:
                 assert res.value("pck", a, norm, agg) == 1.0
     assert res.protocol["subset_size"] == 12 and res.protocol["n_evaluated"] == 12
     assert res.curves["bbox"]["per_keypoint"] == [1.0] * 20
+
+
+class ShiftMatcher:
+    """Predicts the ground truth moved right by ``frac`` x (bbox side + image side) / 2 of the target.
+
+    With frac = 0.1 every error lies between 0.1 x max side of the box and 0.1 x max side of the
+    image, so PCK@0.1 is 0 with bbox normalisation and 1 with image normalisation: a run that
+    mixed up the two (or thresholded with < instead of <=, or by the source size) cannot pass.
+    """
+
+    name = "shift"
+
+    def __init__(self, frac: float) -> None:
+        self.frac = frac
+        self.shifts: list[float] = []
+
+    def __call__(self, src, trg, src_xy, record):  # type: ignore[no-untyped-def]
+        from corrviz.core.metrics import bbox_size
+
+        b, i = bbox_size(record.trg_bbox), float(max(record.trg_size))
+        assert b < i  # PF-WILLOW boxes are tight around the keypoints, inside the image
+        self.shifts.append(self.frac * (b + i) / 2)
+        return np.asarray(record.trg_kps, np.float64) + [self.shifts[-1], 0.0]
+
+
+def test_bbox_and_image_normalisation_are_told_apart(tmp_path: Path) -> None:
+    res = evaluate("pfwillow", WILLOW, "dense_sift", ShiftMatcher(0.1), limit=12, cache_root=tmp_path,
+                   norms=("bbox", "img"), alphas=(0.1, 0.15))
+    for agg in ("per_keypoint", "per_image", "macro"):
+        assert res.value("pck", 0.1, "bbox", agg) == 0.0
+        assert res.value("pck", 0.1, "img", agg) == 1.0
+    # at alpha 0.15 a pair is all correct (bbox) iff its shift 0.05 (b + i) <= 0.15 b, i.e. b >= i / 2
+    from corrviz.core.evaluate.runner import get_benchmark, open_dataset
+    from corrviz.core.metrics import bbox_size
+
+    recs = open_dataset(get_benchmark("pfwillow"), WILLOW).records()[:12]
+    exact = [bbox_size(r.trg_bbox) >= float(max(r.trg_size)) / 2 for r in recs]
+    assert 0 < sum(exact) < len(exact)  # both kinds of pair are present, so the value is informative
+    assert res.value("pck", 0.15, "bbox", "per_image") == pytest.approx(np.mean(exact))  # 7 of 12
+    assert res.value("pck", 0.15, "img", "per_image") == 1.0
 
 
 def test_oracle_on_spair_scores_one_and_reports_missing_images(tmp_path: Path) -> None:
@@ -165,7 +206,19 @@ def test_malformed_inputs_are_skipped_with_reasons_and_counted(tmp_path: Path) -
     assert {s["stage"] for s in res.skipped} == {"loader", "runtime"}
     data = res.to_dict()
     assert data["n_skipped"] == 4 and sum(data["protocol"]["skipped_reasons"].values()) == 4
-    assert 0.0 <= res.value("pck", 0.1, "bbox", "per_keypoint") <= 1.0
+    # skipped pairs count neither as hits nor as misses: the numbers are those of the 3 good pairs alone
+    clean = tmp_path / "clean"
+    (clean / "PairAnnotation" / "test").mkdir(parents=True)
+    shutil.copytree(root / "JPEGImages", clean / "JPEGImages")
+    for f in (root / "PairAnnotation" / "test").glob("*.json"):
+        if not f.name.startswith("9000"):
+            shutil.copy(f, clean / "PairAnnotation" / "test" / f.name)
+    ref = evaluate("spair", clean, "dense_sift", "nn", cache_root=tmp_path / "cache")
+    assert ref.n_skipped == 0 and ref.protocol["n_evaluated"] == 3
+    for agg in ("per_keypoint", "per_image", "macro"):
+        assert res.value("pck", 0.1, "bbox", agg) == ref.value("pck", 0.1, "bbox", agg)
+    n_kp = sum(len(json.loads(f.read_text())["trg_kps"]) for f in (clean / "PairAnnotation" / "test").glob("*.json"))
+    assert res.protocol["n_keypoints"] == ref.protocol["n_keypoints"] == n_kp
 
 
 def test_on_result_streams_pairs_and_cancel_stops(tmp_path: Path) -> None:

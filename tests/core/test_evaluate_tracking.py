@@ -70,6 +70,22 @@ def test_feature_tracking_follows_a_translation(tmp_path: Path) -> None:
                  cache_root=tmp_path / "cache")
 
 
+class FrameShiftTracker:
+    """Ground-truth tracks moved right by ``frac`` x the BADJA threshold 0.2 sqrt(mask area) of each frame."""
+
+    name = "frame-shift"
+
+    def __init__(self, frac: float) -> None:
+        self.frac = frac
+
+    def track(self, maps, queries, clip):  # type: ignore[no-untyped-def]
+        idx = np.asarray(queries.point_index)
+        area = np.nan_to_num(np.asarray(clip.mask_area, np.float64), nan=0.0)
+        pts = clip.points[idx].astype(np.float64).copy()
+        pts[..., 0] += self.frac * 0.2 * np.sqrt(area)[None, :]
+        return pts, clip.occluded[idx].copy()
+
+
 @pytest.mark.skipif(not (DATA / "BADJA").is_dir(), reason="shared data not available")
 def test_badja_on_real_davis_frames(tmp_path: Path) -> None:
     spec = ExtractorSpec("test_dinov2_tiny", resolution=112, batch_size=16)
@@ -77,8 +93,14 @@ def test_badja_on_real_davis_frames(tmp_path: Path) -> None:
     assert oracle.value("badja_pck", alpha=0.2) == 1.0
     assert oracle.protocol["n_evaluated"] == 1 and oracle.protocol["n_skipped"] == 10
     assert all("frames missing" in s["reason"] for s in oracle.skipped)
+    # predictions moved by just under / just over 0.2 x sqrt(mask area) of each frame, in the pixels
+    # of the stored frames: all correct / all wrong (a run that rescaled to 256 px first, used the
+    # area instead of its root, or another alpha, cannot give both)
+    inside = evaluate("badja", DATA, spec, FrameShiftTracker(0.95), cache_root=tmp_path)
+    outside = evaluate("badja", DATA, spec, FrameShiftTracker(1.05), cache_root=tmp_path)
+    assert inside.value("badja_pck", alpha=0.2) == 1.0 and outside.value("badja_pck", alpha=0.2) == 0.0
     real = evaluate("badja", DATA, spec, "soft-argmax", cache_root=tmp_path)
     assert real.stats["extractions"] == 0  # the oracle run already cached all 50 frames
-    assert 0.0 <= real.value("badja_pck", alpha=0.2) < 1.0
+    assert real.value("badja_pck", alpha=0.2) == real.items[0]["badja_pck"]  # one clip: the mean is that clip
     paths = real.save(tmp_path / "out")
     assert paths["clips_png"].is_file() and paths["clips_svg"].is_file()

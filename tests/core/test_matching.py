@@ -65,13 +65,17 @@ def test_window_soft_argmax_hand_value():
 
 
 def test_soft_argmax_points_map_to_image_pixels():
-    d = 25
     src = one_hot_grid(5, 5)
     trg = src.copy()
-    trg[:, 2, 3] = trg[:, 2, 2] * 0.999  # a near-duplicate next to the true cell pulls the estimate
+    # cell (2, 3) gets a scaled copy of cell (2, 2)'s feature: cosine 1 to the query as well, so the
+    # window soft-argmax puts equal weight on the two cells (every other cell: cosine 0, weight
+    # exp(-1 / 0.02) ~ 2e-22) -> grid u = 2.5, v = 2 -> image (2.5 + 0.5) * 10 = 30, (2 + 0.5) * 10 = 25
+    trg[:, 2, 3] = trg[:, 2, 2] * 0.5
     m = match_points(fmap(src), fmap(trg), np.array([[25.0, 25.0]]), "soft-argmax", radius=2, beta=0.02)
-    assert 25.0 < m.trg_xy[0, 0] < 35.0 and m.trg_xy[0, 1] == pytest.approx(25.0)
-    assert d == 25
+    assert m.trg_xy[0].tolist() == pytest.approx([30.0, 25.0], abs=1e-4)
+    # the same estimate through a stride-16 map: patch centres at (j + 0.5) * 16
+    m16 = match_points(fmap(src, 16), fmap(trg, 16), np.array([[40.0, 40.0]]), "soft-argmax", radius=2, beta=0.02)
+    assert m16.trg_xy[0].tolist() == pytest.approx([48.0, 40.0], abs=1e-4)
 
 
 def test_combined_similarity_and_alpha():
@@ -94,9 +98,13 @@ def test_similarity_is_cosine():
 
 def test_trg_mask_restricts_matches():
     src = one_hot_grid(2, 2)
-    m = match_points(fmap(src), fmap(src), np.array([[5.0, 5.0]]), "nn",
-                     trg_mask=np.array([[False, True], [True, True]]))
-    assert not np.allclose(m.trg_xy[0], [5.0, 5.0])
+    trg = src.copy()
+    trg[:, 1, 1] = src[:, 0, 0] + src[:, 1, 1]  # cosine 1/sqrt(2) to the query cell (0, 0): the runner-up
+    pts = np.array([[5.0, 5.0]])
+    assert match_points(fmap(src), fmap(trg), pts, "nn").trg_xy[0].tolist() == [5.0, 5.0]
+    m = match_points(fmap(src), fmap(trg), pts, "nn", trg_mask=np.array([[False, True], [True, True]]))
+    assert m.trg_xy[0].tolist() == pytest.approx([15.0, 15.0])  # best allowed cell (1, 1)
+    assert m.score[0] == pytest.approx(1 / np.sqrt(2), abs=1e-6)
 
 
 def test_dense_mutual_matches_on_permuted_grid():
