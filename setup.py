@@ -18,5 +18,6 @@ for folder, name in FOLDERS.items():
 setup(
     packages=packages,
     package_dir={name: folder for folder, name in FOLDERS.items()},
-    package_data={"corrviz.resources": ["**/*.png", "**/*.json", "**/*.qss", "**/*.svg"]},
+    package_data={"corrviz.resources": ["**/*.png", "**/*.json", "**/*.qss", "**/*.svg"],
+                  "corrviz.training": ["configs/*.yaml"]},
 )

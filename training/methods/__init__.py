@@ -1,0 +1,3 @@
+"""Built-in training methods (each registers itself with :func:`corrviz.training.method.register_method`)."""
+
+from . import mef  # noqa: F401
