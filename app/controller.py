@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, QSettings, QTimer
-from PyQt6.QtWidgets import QFileDialog, QInputDialog
+from PyQt6.QtWidgets import QFileDialog
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session import (
@@ -30,12 +30,12 @@ from corrviz.core.session import (
 )
 from corrviz.core.settings import config_dir
 
-from . import export as figure_export
 from .controller_checkpoints import CheckpointMixin
 from .controller_eval import EvalMixin
+from .controller_figure import FigureMixin
 from .controller_media import MESH_SUFFIXES, MediaMixin
 from .demo import demo_images
-from .main_window import TAB_2D, TAB_3D, TAB_VIDEO, MainWindow
+from .main_window import TAB_2D, MainWindow
 from .registry_info import available_devices, backbone_entries
 from .render_state import dense_lines, match_drawing, timing_text
 from .session_io import is_session_file, load_session, save_session
@@ -48,7 +48,7 @@ LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track"
 DEFAULT_BACKBONE = "dense_sift"
 
 
-class Controller(MediaMixin, CheckpointMixin, EvalMixin, QObject):
+class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
     def __init__(self, window: MainWindow | None = None, settings: QSettings | None = None,
                  max_threads: int = 2) -> None:
         super().__init__()
@@ -65,6 +65,7 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, QObject):
         self._init_media()
         self._init_checkpoints()
         self._init_eval()
+        self._init_figure()
         self._restore_layout()
         self.window.set_recent(self._recent())
 
@@ -362,49 +363,6 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, QObject):
             self.request_dense()
         self.window.options.set_dense(s.dense_enabled)
         self.window.pair_view.set_dense(dense_lines(s))
-
-    # -- export -------------------------------------------------------------------------------------
-    def figure_widget(self):
-        tab = self.window.tabs.currentIndex()
-        if tab == TAB_3D and self.window.view3d is not None:
-            return self.window.view3d.canvas.native, self.window.view3d.snapshot()
-        if tab == TAB_VIDEO:
-            return self.window.video_view.graphics, None
-        return self.window.pair_view, None
-
-    def export_figure(self, path: str | Path, dpi: float = 150.0) -> Path:
-        widget, snapshot = self.figure_widget()
-        out = figure_export.export_figure(widget, path, dpi, snapshot)
-        self.window.show_status(f"Figure written to {out}")
-        return out
-
-    def export_matches(self, path: str | Path) -> Path:
-        out = figure_export.export_matches(figure_export.matches_table(self.session), path)
-        self.window.show_status(f"Matches written to {out}")
-        return out
-
-    def ask_export_figure(self) -> None:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
-        p, _ = QFileDialog.getSaveFileName(self.window, "Export figure", str(Path(folder) / "corrviz_figure.png"),
-                                           "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
-        if not p:
-            return
-        dpi, ok = QInputDialog.getInt(self.window, "Export figure", "Resolution (DPI)", 150, 10, 1200)
-        if ok:
-            try:
-                self.export_figure(p, dpi)
-            except (ValueError, OSError) as exc:
-                self.window.show_error("Export failed", str(exc))
-
-    def ask_export_matches(self) -> None:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
-        p, _ = QFileDialog.getSaveFileName(self.window, "Export matches", str(Path(folder) / "matches.csv"),
-                                           "CSV (*.csv);;JSON (*.json)")
-        if p:
-            try:
-                self.export_matches(p)
-            except (ValueError, OSError) as exc:
-                self.window.show_error("Export failed", str(exc))
 
     # -- sessions -----------------------------------------------------------------------------------
     def ask_save_session(self) -> None:

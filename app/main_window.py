@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
 )
 
 from .widgets.eval_panel import EvalPanel
+from .widgets.layers import LayerList
 from .widgets.options_panel import OptionsPanel
 from .widgets.pair_view import PairView
 from .widgets.video_view import VideoView
@@ -69,6 +70,12 @@ class MainWindow(QMainWindow):
         self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        self.layers = LayerList()  # visibility / opacity of what the 2-D view draws
+        self.layers_dock = QDockWidget("Layers (2D view)", self)
+        self.layers_dock.setObjectName("layersDock")
+        self.layers_dock.setWidget(self.layers)
+        self.layers_dock.setFeatures(self.dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.layers_dock)
 
         sb = self.statusBar()
         self.status_label = QLabel("Ready")
@@ -117,6 +124,7 @@ class MainWindow(QMainWindow):
         for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
         vm.addAction(self.dock.toggleViewAction())
+        vm.addAction(self.layers_dock.toggleViewAction())
         hm = self.menuBar().addMenu("&Help")
         self._action(hm, "How to use", self._show_help, QKeySequence.StandardKey.HelpContents)
 

@@ -40,7 +40,8 @@ def fit_joint_pca(maps: Sequence[FeatureMap], n_components: int = 3, foreground_
     rows = []
     for fm in maps:
         x = _cells(fm, normalize)
-        keep = fm.foreground().ravel() if foreground_only else fm.transform.content_mask().ravel()
+        # cells touching the canvas padding are left out: their features are part padding
+        keep = fm.foreground().ravel() if foreground_only else fm.transform.inner_cell_mask().ravel()
         rows.append(x[keep] if keep.any() else x)
     data = np.concatenate(rows, axis=0)
     mean = data.mean(axis=0)
@@ -82,12 +83,29 @@ def pca_points(maps: Sequence[FeatureMap], foreground_only: bool = True) -> list
             for fm in maps]
 
 
-def upsample_rgb(rgb: np.ndarray, fm: FeatureMap) -> np.ndarray:
-    """Resample a grid-shaped RGB map to the original image size (nearest cell), uint8 (H, W, 3)."""
+def _pixel_cells(fm: FeatureMap) -> np.ndarray:
+    """(H, W, 2) cell (row, col) under the centre of every image pixel."""
     t = fm.transform
     ys, xs = np.mgrid[0: t.image_h, 0: t.image_w]
-    cells = t.image_to_cell(np.stack([xs + 0.5, ys + 0.5], axis=-1))
+    return t.image_to_cell(np.stack([xs + 0.5, ys + 0.5], axis=-1))
+
+
+def upsample_rgb(rgb: np.ndarray, fm: FeatureMap) -> np.ndarray:
+    """Resample a grid-shaped RGB map to the original image size (nearest cell), uint8 (H, W, 3)."""
+    cells = _pixel_cells(fm)
     return (np.clip(rgb[cells[..., 0], cells[..., 1]], 0, 1) * 255).astype(np.uint8)
 
 
-__all__ = ["JointPCA", "fit_joint_pca", "joint_pca_rgb", "pca_points", "upsample_rgb"]
+def upsample_rgba(rgb: np.ndarray, fm: FeatureMap) -> np.ndarray:
+    """Like :func:`upsample_rgb` with an alpha channel, (H, W, 4) uint8: pixels of cells that touch
+    the canvas padding (:meth:`CanvasTransform.inner_cell_mask`) are transparent, so padding never
+    shows colour on the image."""
+    cells = _pixel_cells(fm)
+    inner = fm.transform.inner_cell_mask()[cells[..., 0], cells[..., 1]]
+    out = np.empty((*cells.shape[:2], 4), dtype=np.uint8)
+    out[..., :3] = np.clip(rgb[cells[..., 0], cells[..., 1]], 0, 1) * 255
+    out[..., 3] = np.where(inner, 255, 0)
+    return out
+
+
+__all__ = ["JointPCA", "fit_joint_pca", "joint_pca_rgb", "pca_points", "upsample_rgb", "upsample_rgba"]

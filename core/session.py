@@ -397,11 +397,11 @@ def extract_features(images: list[ImageInput], options: ExtractionOptions, foreg
 
 def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> FeatureResult:
     """Joint-PCA overlays (image-sized) and 3-D PCA points of feature maps."""
-    from .pca import fit_joint_pca, joint_pca_rgb, upsample_rgb
+    from .pca import fit_joint_pca, joint_pca_rgb, upsample_rgba
 
     pca = fit_joint_pca(maps, 3, foreground_only)
     rgbs = joint_pca_rgb(maps, foreground_only=foreground_only, pca=pca)
-    overlays = [upsample_rgb(rgb, fm) for rgb, fm in zip(rgbs, maps, strict=True)]
+    overlays = [upsample_rgba(rgb, fm) for rgb, fm in zip(rgbs, maps, strict=True)]  # padding cells clear
     points, cells, colors = [], [], []
     for rgb, fm in zip(rgbs, maps, strict=True):
         keep = fm.foreground() if foreground_only else fm.transform.content_mask()
@@ -477,10 +477,10 @@ def compute_matches(req: MatchRequest) -> MatchResult:
         for trg in range(len(maps)):
             if trg == p.image:
                 continue
-            sim = similarity_map(maps[p.image], np.array([[p.x, p.y]]), maps[trg])[0].numpy()
-            lo, hi = float(sim.min()), float(sim.max())
-            unit = (sim - lo) / max(hi - lo, 1e-9)
-            result.heatmaps[trg] = raster_on_image(unit, maps[trg], req.heatmap_side).astype(np.float32)
+            # absolute cosine similarity; NaN (drawn transparent) on cells that touch the padding
+            sim = similarity_map(maps[p.image], np.array([[p.x, p.y]]), maps[trg])[0].numpy().astype(np.float32)
+            sim = np.where(maps[trg].transform.inner_cell_mask(), sim, np.nan)
+            result.heatmaps[trg] = raster_on_image(sim, maps[trg], req.heatmap_side)
     result.seconds = time.perf_counter() - t0
     return result
 

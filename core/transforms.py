@@ -167,6 +167,23 @@ class CanvasTransform:
         xy = self.cell_centers_image()
         return (xy[..., 0] >= 0) & (xy[..., 0] < self.image_w) & (xy[..., 1] >= 0) & (xy[..., 1] < self.image_h)
 
+    def inner_cell_mask(self) -> np.ndarray:
+        """Boolean (grid_h, grid_w): cells whose whole patch lies on image content (touches no padding).
+
+        Cells straddling the content edge carry padding in their features; displays leave them
+        uncoloured. Falls back to :meth:`content_mask` when no cell is wholly inside (a sliver image).
+        """
+        if self.mode == "resize":
+            return np.ones(self.grid_shape, dtype=bool)
+        x0, y0 = self.ox, self.oy
+        x1, y1 = x0 + self.content_w, y0 + self.content_h
+        cols = np.arange(self.grid_w) * self.stride
+        rows = np.arange(self.grid_h) * self.stride
+        ok_c = (cols >= x0 - 1e-6) & (cols + self.stride <= x1 + 1e-6)
+        ok_r = (rows >= y0 - 1e-6) & (rows + self.stride <= y1 + 1e-6)
+        mask = ok_r[:, None] & ok_c[None, :]
+        return mask if mask.any() else self.content_mask()
+
     def inside_image(self, xy: np.ndarray) -> np.ndarray:
         xy = np.asarray(xy, dtype=np.float64)
         return (xy[..., 0] >= 0) & (xy[..., 0] <= self.image_w) & (xy[..., 1] >= 0) & (xy[..., 1] <= self.image_h)

@@ -1,46 +1,44 @@
-"""2-D view: all loaded images in one scene, with PCA overlays, heatmaps and match lines.
+"""2-D view: all loaded images in one scene, with PCA overlays, heatmaps, match lines and a colour bar.
 
-Putting every image into one ViewBox (each shifted to its cell of a rows x columns grid) lets match
-lines run between images and makes the figure export a single scene. The grid is the one that
-draws the images largest in the current viewport (:func:`best_grid`: side by side in a wide view,
-stacked in a tall one), chosen again when the view is resized; images keep their aspect ratio and
-pyqtgraph's row-major axis order. The view draws what the controller gives it and emits
+Putting every image into one ViewBox lets match lines run between images and makes the figure
+export a single scene. Images are drawn at comparable size on the grid that shows them largest
+in the current viewport (:mod:`.pair_layout`; chosen again when the view is resized), and match
+lines between non-neighbouring images run through the gutters. What is drawn is grouped into
+layers (``pca``, ``heatmap``, ``lines``, ``points``), each with its own visibility and opacity.
+The heatmap holds absolute cosine similarities; the colour bar shows the values its colours
+stand for, either a fixed range (``absolute``) or the range of the current heatmaps
+(``normalised``). The view draws what the controller gives it and emits
 ``sigPointClicked(image, x, y)`` in image pixel coordinates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
+from PyQt6 import sip
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont
+from PyQt6.QtGui import QColor, QFont, QPolygonF
 
 from ..render_state import DrawLine, DrawPoint
 from . import IMAGE_AXIS_ORDER
+from .colorbar import WIDTH_PX, ColorBar
+from .pair_layout import GridLayout, best_grid, layout_grid
 
-GAP_FRACTION = 0.03  # horizontal gap between images, as a fraction of the widest image
-TITLE_PX = 22  # room above each image for its title, in screen pixels
-PADDING = 0.015  # view padding around the whole figure
+LAYERS = ("pca", "heatmap", "lines", "points")
+ABSOLUTE_RANGE = (-1.0, 1.0)  # cosine similarity
+HEATMAP_SCALES = ("absolute", "normalised")
+SCREEN_TITLE, FIGURE_TITLE = (235, 235, 235), (20, 20, 20)
+__all__ = ["ABSOLUTE_RANGE", "HEATMAP_SCALES", "LAYERS", "LayerStyle", "PairView", "best_grid"]
 
 
-def best_grid(sizes: list[tuple[int, int]], view_w: float, view_h: float) -> tuple[int, int]:
-    """(rows, cols) of the grid that shows images of ``sizes`` (W, H) largest in a view_w x view_h view.
-
-    Cells are as large as the largest image; ties go to fewer rows (the usual side-by-side figure).
-    """
-    n = len(sizes)
-    if n == 0 or view_w <= 0 or view_h <= 0:
-        return 1, max(n, 1)
-    cw = max(w for w, _ in sizes) * (1 + GAP_FRACTION)
-    ch = max(h for _, h in sizes)
-    best, best_scale = (1, n), -1.0
-    for cols in range(n, 0, -1):
-        rows = -(-n // cols)
-        # the title above every row takes TITLE_PX of the view height
-        scale = min(view_w / (cols * cw), (view_h - rows * TITLE_PX) / (rows * ch))
-        if scale > best_scale * 1.001:
-            best, best_scale = (rows, cols), scale
-    return best
+@dataclass
+class LayerStyle:
+    visible: bool = True
+    opacity: float = 1.0
 
 
 class _ImageSlot:
@@ -51,15 +49,14 @@ class _ImageSlot:
         self.overlay = pg.ImageItem(axisOrder=IMAGE_AXIS_ORDER)
         self.heat = pg.ImageItem(axisOrder=IMAGE_AXIS_ORDER)
         self.heat.setColorMap(pg.colormap.get("inferno"))
-        self.title = pg.TextItem("", color=(235, 235, 235), anchor=(0, 1))
+        self.title = pg.TextItem("", color=SCREEN_TITLE, anchor=(0, 1))
         self.title.setFont(QFont("Sans", 10))
         for z, item in enumerate((self.base, self.overlay, self.heat, self.title)):
             item.setZValue(z)
             vb.addItem(item)
         self.overlay.setVisible(False)
         self.heat.setVisible(False)
-        self.offset = 0.0  # x of the image's left edge in the scene
-        self.offset_y = 0.0  # y of its top edge
+        self.has_heat = False
         self.width = 0
         self.height = 0
 
@@ -69,22 +66,29 @@ class _ImageSlot:
 
 
 class PairView(pg.GraphicsLayoutWidget):
-    """Images side by side with overlays; emits ``sigPointClicked(image, x, y)``."""
+    """Images on a grid with layered overlays; emits ``sigPointClicked(image, x, y)``."""
 
     sigPointClicked = pyqtSignal(int, float, float)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setBackground((30, 30, 34))
-        self.vb: pg.ViewBox = self.addViewBox()
+        self.vb: pg.ViewBox = self.addViewBox(row=0, col=0)
         self.vb.setAspectLocked(True)
         self.vb.invertY(True)
         self.vb.setMenuEnabled(False)
+        self.cmap = pg.colormap.get("inferno")
+        self.colorbar = ColorBar(self.cmap)
+        self.addItem(self.colorbar, row=0, col=1)
+        self.colorbar.setVisible(False)
         self.ci.setContentsMargins(2, 2, 2, 2)
         self._slots: list[_ImageSlot] = []
+        self._layout_state: GridLayout = layout_grid([], 1, 1)
         self._grid: tuple[int, int] = (1, 1)
         self._drawn: tuple[list[DrawPoint], list[DrawPoint], list[DrawLine], list[DrawLine]] = ([], [], [], [])
-        self._opacity = 0.5
+        self.layers: dict[str, LayerStyle] = {"pca": LayerStyle(True, 0.5), "heatmap": LayerStyle(True, 0.6),
+                                              "lines": LayerStyle(True, 1.0), "points": LayerStyle(True, 1.0)}
+        self.heatmap_scale = "absolute"
         self._overlay_on = False
         self._points = pg.ScatterPlotItem(pxMode=True)
         self._targets = pg.ScatterPlotItem(pxMode=True)
@@ -101,7 +105,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.vb.addItem(self._hint)
         self.scene().sigMouseClicked.connect(self._on_click)
 
-    # -- images and overlays ------------------------------------------------------------------------
+    # -- images and layout --------------------------------------------------------------------------
     def set_images(self, images: list[np.ndarray], names: list[str]) -> None:
         for slot in self._slots:
             slot.remove(self.vb)
@@ -120,36 +124,28 @@ class PairView(pg.GraphicsLayoutWidget):
         r = self.vb.sceneBoundingRect()
         if r.width() > 10 and r.height() > 10:
             return r.width(), r.height()
-        return float(max(self.width(), 1)), float(max(self.height(), 1))
+        return float(max(self.width() - WIDTH_PX, 1)), float(max(self.height(), 1))
 
     def _layout(self, force: bool = False) -> None:
         """Place the images on the grid that draws them largest; redraw marks; fit the view."""
-        if not self._slots:
+        if not self._slots or sip.isdeleted(self.vb):  # resized while being torn down
             return
-        grid = best_grid([(s.width, s.height) for s in self._slots], *self._view_size())
+        sizes = [(s.width, s.height) for s in self._slots]
+        view_w, view_h = self._view_size()
+        grid = best_grid(sizes, view_w, view_h)
         if grid == self._grid and not force:
             return
         self._grid = grid
-        rows, cols = grid
-        view_w, view_h = self._view_size()
-        max_w, ch = max(s.width for s in self._slots), max(s.height for s in self._slots)
-        gap = max_w * GAP_FRACTION
-        cw = max_w + gap
-        px_per_unit = max(min(view_w / (cols * cw), (view_h - rows * TITLE_PX) / (rows * ch)), 1e-6)
-        row_gap = TITLE_PX / px_per_unit  # room for the titles, in scene units
+        self._layout_state = layout_grid(sizes, view_w, view_h, grid)
         for k, slot in enumerate(self._slots):
-            r, c = divmod(k, cols)
-            slot.offset, slot.offset_y = c * cw, r * (ch + row_gap)
             rect = self.image_rect(k)
             for item in (slot.base, slot.overlay, slot.heat):
                 if item.image is not None:
                     item.setRect(rect)
-            slot.title.setPos(slot.offset, slot.offset_y)
+            slot.title.setPos(rect.left(), rect.top())
         self._redraw_marks()
-        top = -row_gap
-        width = cols * cw - gap
-        height = rows * (ch + row_gap) - row_gap
-        self.vb.setRange(QRectF(0, top, width, height - top), padding=PADDING)
+        lay = self._layout_state
+        self.vb.setRange(QRectF(0, 0, lay.width, lay.height), padding=0)
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -165,8 +161,8 @@ class PairView(pg.GraphicsLayoutWidget):
         return len(self._slots)
 
     def image_rect(self, index: int) -> QRectF:
-        s = self._slots[index]
-        return QRectF(s.offset, s.offset_y, s.width, s.height)
+        p = self._layout_state.placements[index]
+        return QRectF(p.x, p.y, p.width, p.height)
 
     def grid(self) -> tuple[int, int]:
         return self._grid
@@ -174,6 +170,39 @@ class PairView(pg.GraphicsLayoutWidget):
     def set_hint(self, text: str) -> None:
         self._hint.setText(text)
         self._hint.setPos(0, 0)
+
+    # -- layers -------------------------------------------------------------------------------------
+    def set_layer(self, name: str, visible: bool | None = None, opacity: float | None = None) -> None:
+        if name not in self.layers:
+            raise ValueError(f"unknown layer {name!r}; layers are {', '.join(LAYERS)}")
+        style = self.layers[name]
+        if visible is not None:
+            style.visible = bool(visible)
+        if opacity is not None:
+            style.opacity = float(np.clip(opacity, 0.0, 1.0))
+        self._apply_layers()
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.set_layer("pca", opacity=opacity)
+
+    def _apply_layers(self) -> None:
+        pca, heat, lines, points = (self.layers[n] for n in LAYERS)
+        for slot in self._slots:
+            slot.overlay.setOpacity(pca.opacity)
+            slot.overlay.setVisible(self._overlay_on and pca.visible and pca.opacity > 0)
+            slot.heat.setOpacity(heat.opacity)
+            slot.heat.setVisible(slot.has_heat and heat.visible and heat.opacity > 0)
+        self.colorbar.setVisible(self.heatmap_shown())
+        for item in (*self._lines, *self._labels, self._dense):
+            item.setOpacity(lines.opacity)
+            item.setVisible(lines.visible)
+        for item in (self._points, self._targets):
+            item.setOpacity(points.opacity)
+            item.setVisible(points.visible)
+
+    def heatmap_shown(self) -> bool:
+        style = self.layers["heatmap"]
+        return style.visible and style.opacity > 0 and any(s.has_heat for s in self._slots)
 
     def set_overlays(self, overlays: list[np.ndarray] | None) -> None:
         for k, slot in enumerate(self._slots):
@@ -184,32 +213,49 @@ class PairView(pg.GraphicsLayoutWidget):
                 slot.overlay.setImage(ov, levels=(0, 255))
                 slot.overlay.setRect(self.image_rect(k))
         self._overlay_on = overlays is not None
-        self._apply_overlay()
+        self._apply_layers()
 
-    def set_overlay_opacity(self, opacity: float) -> None:
-        self._opacity = float(opacity)
-        self._apply_overlay()
+    def set_heatmap_scale(self, scale: str) -> None:
+        if scale not in HEATMAP_SCALES:
+            raise ValueError(f"unknown heatmap scale {scale!r}; choose one of {', '.join(HEATMAP_SCALES)}")
+        self.heatmap_scale = scale
+        self._apply_levels()
 
-    def _apply_overlay(self) -> None:
+    def heatmap_levels(self) -> tuple[float, float]:
+        """Cosine similarities at the two ends of the colour map (and of the colour bar)."""
+        if self.heatmap_scale == "absolute":
+            return ABSOLUTE_RANGE
+        values = [s.heat.image for s in self._slots if s.has_heat and s.heat.image is not None]
+        finite = [v[np.isfinite(v)] for v in values]
+        finite = [v for v in finite if v.size]
+        if not finite:
+            return ABSOLUTE_RANGE
+        lo, hi = float(min(v.min() for v in finite)), float(max(v.max() for v in finite))
+        return (lo, hi) if hi > lo else (lo - 1e-3, hi + 1e-3)
+
+    def _apply_levels(self) -> None:
+        lo, hi = self.heatmap_levels()
         for slot in self._slots:
-            slot.overlay.setOpacity(self._opacity)
-            slot.overlay.setVisible(self._overlay_on and self._opacity > 0)
+            if slot.has_heat:
+                slot.heat.setLevels((lo, hi))
+        self.colorbar.set_range(lo, hi)
 
-    def set_heatmaps(self, heatmaps: dict[int, np.ndarray], opacity: float = 0.55) -> None:
+    def set_heatmaps(self, heatmaps: dict[int, np.ndarray]) -> None:
+        """Cosine-similarity rasters per image index (NaN = no colour, e.g. cells touching the padding)."""
         for k, slot in enumerate(self._slots):
             hm = heatmaps.get(k)
+            slot.has_heat = hm is not None
             if hm is None:
-                slot.heat.setVisible(False)
+                slot.heat.clear()
                 continue
-            slot.heat.setImage(hm, levels=(0.0, 1.0))
+            slot.heat.setImage(np.asarray(hm, dtype=np.float32), autoLevels=False, levels=ABSOLUTE_RANGE)
             slot.heat.setRect(self.image_rect(k))
-            slot.heat.setOpacity(opacity)
-            slot.heat.setVisible(True)
+        self._apply_levels()
+        self._apply_layers()
 
     # -- points and lines ---------------------------------------------------------------------------
     def to_scene(self, image: int, x: float, y: float) -> tuple[float, float]:
-        s = self._slots[image]
-        return s.offset + x, s.offset_y + y
+        return self._layout_state.to_scene(image, x, y)
 
     def _redraw_marks(self) -> None:
         points, targets, lines, dense = self._drawn
@@ -225,7 +271,9 @@ class PairView(pg.GraphicsLayoutWidget):
         self._dense.setData([], [])
         self._set_lines([])
         for slot in self._slots:
-            slot.heat.setVisible(False)
+            slot.has_heat = False
+            slot.heat.clear()
+        self._apply_layers()
 
     def set_points(self, points: list[DrawPoint]) -> None:
         self._drawn = (points, *self._drawn[1:])
@@ -249,25 +297,28 @@ class PairView(pg.GraphicsLayoutWidget):
         self._drawn = (*self._drawn[:2], lines, self._drawn[3])
         self._set_lines([ln for ln in lines if max(ln.a, ln.b) < len(self._slots)])
 
+    def line_path(self, ln: DrawLine, lane: float = 0.5) -> list[tuple[float, float]]:
+        """Scene polyline of a match line (straight between neighbours, else through the gutters)."""
+        return self._layout_state.route(ln.a, ln.xa, ln.ya, ln.b, ln.xb, ln.yb, lane)
+
     def _set_lines(self, lines: list[DrawLine]) -> None:
-        for item in self._lines:
-            self.vb.removeItem(item)
-        for item in self._labels:
+        for item in (*self._lines, *self._labels):
             self.vb.removeItem(item)
         self._lines, self._labels = [], []
-        for ln in lines:
-            (xa, ya), (xb, yb) = self.to_scene(ln.a, ln.xa, ln.ya), self.to_scene(ln.b, ln.xb, ln.yb)
-            curve = pg.PlotCurveItem([xa, xb], [ya, yb], pen=pg.mkPen(*ln.rgb, width=ln.width))
+        for k, ln in enumerate(lines):
+            path = np.array(self.line_path(ln, (k + 1) / (len(lines) + 1)))
+            curve = pg.PlotCurveItem(path[:, 0], path[:, 1], pen=pg.mkPen(*ln.rgb, width=ln.width))
             curve.setZValue(16)
             self.vb.addItem(curve)
             self._lines.append(curve)
             if ln.label:
                 text = pg.TextItem(ln.label, color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 170),
                                    anchor=(0, 1.2))
-                text.setPos(xb, yb)
+                text.setPos(*path[-1])
                 text.setZValue(25)
                 self.vb.addItem(text)
                 self._labels.append(text)
+        self._apply_layers()
 
     def set_dense(self, lines: list[DrawLine]) -> None:
         self._drawn = (*self._drawn[:3], lines)
@@ -281,14 +332,54 @@ class PairView(pg.GraphicsLayoutWidget):
             xy[2 * k + 1] = self.to_scene(ln.b, ln.xb, ln.yb)
         self._dense.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(80, 220, 255, 150), width=1))
 
+    # -- figure export ------------------------------------------------------------------------------
+    def figure_regions(self) -> tuple[QRectF, QRectF | None]:
+        """Scene rectangles of a tight figure: the images with everything drawn on or between them,
+        and the colour bar (None when no heatmap is shown)."""
+        rect = QRectF()
+        for k, slot in enumerate(self._slots):
+            rect = rect.united(self.vb.mapViewToScene(QPolygonF(self.image_rect(k))).boundingRect())
+            rect = rect.united(slot.title.sceneBoundingRect())
+        for item in (*self._lines, *self._labels):
+            if item.isVisible():
+                rect = rect.united(item.sceneBoundingRect())
+        rect = rect.adjusted(-9, -9, 9, 9).intersected(self.vb.sceneBoundingRect())  # room for markers
+        bar = None
+        if self.heatmap_shown():
+            bar = self.colorbar.sceneBoundingRect()
+        return rect, bar
+
+    @contextmanager
+    def figure_style(self, layers: dict[str, bool] | None = None) -> Iterator[None]:
+        """Draw for a figure while inside: chosen layers only, dark titles, no hint; restored after."""
+        saved = {n: (s.visible, s.opacity) for n, s in self.layers.items()}
+        hint = self._hint.toPlainText()
+        try:
+            for name, on in (layers or {}).items():
+                self.layers[name].visible = bool(on)
+            self._apply_layers()
+            self._hint.setText("")
+            for slot in self._slots:
+                slot.title.setColor(FIGURE_TITLE)
+            self.colorbar.color = QColor(*FIGURE_TITLE)
+            self.colorbar.setOpacity(0.0)  # the figure paints its own bar; SVG output ignores clipping
+            yield
+        finally:
+            for name, (vis, op) in saved.items():
+                self.layers[name].visible, self.layers[name].opacity = vis, op
+            self._apply_layers()
+            self._hint.setText(hint)
+            for slot in self._slots:
+                slot.title.setColor(SCREEN_TITLE)
+            self.colorbar.color = QColor(220, 220, 220)
+            self.colorbar.setOpacity(1.0)
+
     # -- input --------------------------------------------------------------------------------------
     def image_at(self, scene_x: float, scene_y: float) -> tuple[int, float, float] | None:
         """(image, x, y) under a point in view coordinates, or None."""
-        for k, slot in enumerate(self._slots):
-            x, y = scene_x - slot.offset, scene_y - slot.offset_y
-            if 0 <= x < slot.width and 0 <= y < slot.height:
-                return k, float(x), float(y)
-        return None
+        if not self._slots:
+            return None
+        return self._layout_state.from_scene(scene_x, scene_y)
 
     def view_to_widget(self, image: int, x: float, y: float) -> QPointF:
         """Widget (viewport) coordinates of an image pixel position; used by tests and tools."""

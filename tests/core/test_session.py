@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from corrviz.core.errors import Cancelled, InputMismatchError, MeshError
+from corrviz.core.matching import similarity_map
 from corrviz.core.progress import Progress
 from corrviz.core.session import (
     ExtractionOptions,
@@ -76,7 +77,7 @@ def test_too_small_image_is_rejected():
 def test_extract_and_match_lands_on_known_shift(features):
     images, shift, res = features
     assert len(res.maps) == 2 and len(res.overlays) == 2
-    assert res.overlays[0].shape == (320, 320, 3) and res.overlays[0].dtype == np.uint8
+    assert res.overlays[0].shape == (320, 320, 4) and res.overlays[0].dtype == np.uint8  # RGBA
     assert res.points3d[0].shape[1] == 3 and len(res.points3d[0]) == len(res.colors3d[0]) == len(res.cells3d[0])
     pts = (QueryPoint(0, 200.0, 150.0, 0), QueryPoint(1, 163.0, 129.0, 1))
     for method in ("nn", "mnn", "soft-argmax"):
@@ -86,7 +87,13 @@ def test_extract_and_match_lands_on_known_shift(features):
         assert np.linalg.norm(np.array(fwd.xy) - (np.array([200.0, 150.0]) + shift)) < 5
         assert np.linalg.norm(np.array(back.xy) - (np.array([163.0, 129.0]) - shift)) < 5
         assert (fwd.confidence is not None) == (method == "soft-argmax")
-        assert set(m.heatmaps) == {1} and m.heatmaps[1].max() <= 1.0
+        assert set(m.heatmaps) == {1} and np.nanmax(m.heatmaps[1]) <= 1.0
+        # absolute cosine similarity, not min-max normalised to [0, 1] per click
+        hm = m.heatmaps[1]
+        sim = similarity_map(res.maps[0], np.array([[200.0, 150.0]]), res.maps[1])[0].numpy()
+        for x, y in ((40.0, 40.0), (250.0, 100.0), (130.0, 290.0)):
+            r, c = res.maps[1].transform.image_to_cell(np.array([x, y]))
+            assert hm[int(y * 256 / 320), int(x * 256 / 320)] == pytest.approx(sim[r, c], abs=1e-5)
     with pytest.raises(InputMismatchError, match="sphere"):
         compute_matches(MatchRequest(tuple(res.maps), pts, "combined"))
 

@@ -1,0 +1,105 @@
+"""Controller part for the 2-D view's layers and for exporting figures and matches (a mixin).
+
+The layer list drives the pair view's layers (the PCA layer's opacity is the session's overlay
+opacity, so the options panel, session files and the layer list agree). Export dialogs start in
+the last export folder, kept in the app's settings object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtWidgets import QDialog, QFileDialog
+
+from . import export as figure_export
+from .main_window import TAB_3D, TAB_VIDEO
+from .widgets.export_dialog import FigureExportDialog
+
+EXPORT_FOLDER_KEY = "last_export_folder"
+
+
+class FigureMixin:
+    """Layers and export. Uses ``self.session``, ``self.window`` and ``self.settings``."""
+
+    def _init_figure(self) -> None:
+        w, s = self.window, self.session
+        view, layers = w.pair_view, w.layers
+        for name, style in view.layers.items():
+            layers.set_layer(name, style.visible, s.overlay_opacity if name == "pca" else style.opacity)
+        view.set_layer("pca", opacity=s.overlay_opacity)
+        layers.set_heatmap_scale(view.heatmap_scale)
+        layers.sigLayerChanged.connect(self._on_layer_edited)
+        layers.sigHeatmapScaleChanged.connect(view.set_heatmap_scale)
+        s.sigOverlayChanged.connect(lambda: layers.set_layer("pca", opacity=s.overlay_opacity))
+
+    def _on_layer_edited(self, name: str, visible: bool, opacity: float) -> None:
+        self.window.pair_view.set_layer(name, visible, opacity)
+        if name == "pca" and abs(opacity - self.session.overlay_opacity) > 1e-6:
+            self.session.set_overlay(opacity=opacity)
+
+    # -- figures ------------------------------------------------------------------------------------
+    def figure_widget(self):
+        tab = self.window.tabs.currentIndex()
+        if tab == TAB_3D and self.window.view3d is not None:
+            return self.window.view3d.canvas.native, self.window.view3d.snapshot()
+        if tab == TAB_VIDEO:
+            return self.window.video_view.graphics, None
+        return self.window.pair_view, None
+
+    def export_figure(self, path: str | Path, dpi: float = 150.0, background: str = "white",
+                      layers: dict[str, bool] | None = None) -> Path:
+        widget, snapshot = self.figure_widget()
+        out = figure_export.export_figure(widget, path, dpi, snapshot, background, layers)
+        self.window.show_status(f"Figure written to {out}")
+        return out
+
+    def export_matches(self, path: str | Path) -> Path:
+        out = figure_export.export_matches(figure_export.matches_table(self.session), path,
+                                           figure_export.provenance(self.session))
+        self.window.show_status(f"Matches written to {out}")
+        return out
+
+    def export_folder(self) -> str:
+        """Where export dialogs start: the last export folder, else the last opened folder, else home."""
+        last = self.settings.value(EXPORT_FOLDER_KEY, "") or self.settings.value("last_folder", "")
+        return str(last) if last and Path(str(last)).is_dir() else str(Path.home())
+
+    def _remember_export_folder(self, path: Path) -> None:
+        self.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).resolve().parent))
+
+    def ask_export_figure(self) -> None:
+        p, _ = QFileDialog.getSaveFileName(self.window, "Export figure",
+                                           str(Path(self.export_folder()) / "corrviz_figure.png"),
+                                           "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+        if not p:
+            return
+        widget, _ = self.figure_widget()
+        layers = ({n: st.visible for n, st in widget.layers.items()} if widget is self.window.pair_view
+                  else None)
+        dialog = FigureExportDialog(self.window, int(self.settings.value("export_dpi", 150) or 150),
+                                    str(self.settings.value("export_background", "white") or "white"),
+                                    layers, raster=Path(p).suffix.lower() == ".png")
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        dpi, background, chosen = dialog.values()
+        self.settings.setValue("export_dpi", dpi)
+        self.settings.setValue("export_background", background)
+        try:
+            out = self.export_figure(p, dpi, background, chosen or None)
+        except (ValueError, OSError) as exc:
+            self.window.show_error("Export failed", str(exc))
+            return
+        self._remember_export_folder(out)
+
+    def ask_export_matches(self) -> None:
+        p, _ = QFileDialog.getSaveFileName(self.window, "Export matches",
+                                           str(Path(self.export_folder()) / "matches.csv"),
+                                           "CSV (*.csv);;JSON (*.json)")
+        if not p:
+            return
+        try:
+            out = self.export_matches(p)
+        except (ValueError, OSError) as exc:
+            self.window.show_error("Export failed", str(exc))
+            return
+        self._remember_export_folder(out)
