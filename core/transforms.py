@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .errors import ResolutionError
 
@@ -192,17 +194,37 @@ class CanvasTransform:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def _resize_float(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """PIL bicubic (antialiased) resize of a float32 (H, W, C) array to ``size = (W, H)``, per channel, in float."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c])).resize(
+        size, Image.Resampling.BICUBIC), dtype=np.float32) for c in range(img.shape[2])], axis=-1)
+
+
 def render_canvas(image: np.ndarray, t: CanvasTransform) -> np.ndarray:
-    """Place an RGB uint8 image (H, W, 3) on the canvas described by ``t``; float32 in [0, 1].
+    """Place an RGB image (H, W, 3) on the canvas described by ``t``; float32 in [0, 1].
 
     Resizing uses bicubic interpolation (antialiased when shrinking, via PIL), consistent with the
-    scale in ``t``: the resized content is exactly ``content_w x content_h`` pixels.
+    scale in ``t``: the resized content is exactly ``content_w x content_h`` pixels. A uint8 image
+    goes through PIL's 8-bit resampling (the inference path); a float32 image in [0, 1] is resampled
+    in float (PIL mode ``F``), which :func:`render_canvas_torch` reproduces to float precision.
     """
     from PIL import Image
 
     img = np.asarray(image)
     if img.shape[0] != t.image_h or img.shape[1] != t.image_w:
         raise ValueError(f"image is {img.shape[1]}x{img.shape[0]}, transform expects {t.image_w}x{t.image_h}")
+    if img.dtype == np.float32:
+        if t.mode == "pad_br_white":
+            side = max(t.image_w, t.image_h)
+            sq = np.ones((side, side, 3), dtype=np.float32)
+            sq[: t.image_h, : t.image_w] = img
+            return _resize_float(sq, (t.canvas_w, t.canvas_h))
+        out = np.zeros((t.canvas_h, t.canvas_w, 3), dtype=np.float32)
+        ox, oy = int(t.ox), int(t.oy)
+        out[oy: oy + t.content_h, ox: ox + t.content_w] = _resize_float(img, (t.content_w, t.content_h))
+        return out
     if t.mode == "pad_br_white":
         side = max(t.image_w, t.image_h)
         sq = np.full((side, side, 3), 255, dtype=np.uint8)
@@ -236,3 +258,53 @@ def mask_to_grid(mask: np.ndarray, t: CanvasTransform, threshold: float = 0.5) -
     s = t.stride
     cells = canvas.reshape(t.grid_h, s, t.grid_w, s).mean(axis=(1, 3))
     return cells >= threshold
+
+
+# ---------------------------------------------------------------------- torch twins (training) ---
+def image_to_normalized_torch(t: CanvasTransform, xy: torch.Tensor) -> torch.Tensor:
+    """Torch twin of :meth:`CanvasTransform.image_to_normalized`: image pixels (..., 2) -> grid_sample space.
+
+    Differentiable, on ``xy``'s device and dtype; equal to the numpy version to float precision.
+    """
+    cx = xy[..., 0] * t.sx + t.ox
+    cy = xy[..., 1] * t.sy + t.oy
+    if t.cell_anchor == "corner":
+        cx, cy = cx + 0.5 * t.stride, cy + 0.5 * t.stride
+    return torch.stack([2.0 * cx / t.canvas_w - 1.0, 2.0 * cy / t.canvas_h - 1.0], dim=-1)
+
+
+def _resize_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bicubic antialiased resize of (B, C, H, W) in float: PIL's kernel (a = -0.5, support widened when shrinking)."""
+    if x.shape[-2:] == (h, w):
+        return x
+    return F.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+
+
+def render_canvas_torch(images: torch.Tensor, t: CanvasTransform) -> torch.Tensor:
+    """Torch twin of :func:`render_canvas` for a batch: (B, 3, H, W) -> (B, 3, canvas_h, canvas_w) float in [0, 1].
+
+    Runs on the images' device and is differentiable. A float batch in [0, 1] equals
+    :func:`render_canvas` of the same float32 image to float precision. A uint8 batch is divided by
+    255 and resampled in float: it differs from :func:`render_canvas` of the uint8 image only by PIL's
+    8-bit rounding and clipping within its passes (measured on 15 SPair / PF-WILLOW photos at 224 to
+    840 px: mean 0.2 of 255 levels, up to 27 levels at clipped overshoots of sharp edges). A single
+    (3, H, W) image is accepted and returned without the batch axis.
+    """
+    single = images.dim() == 3
+    x = images[None] if single else images
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+    if x.shape[-2:] != (t.image_h, t.image_w):
+        raise ValueError(f"images are {x.shape[-1]}x{x.shape[-2]}, transform expects {t.image_w}x{t.image_h}")
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    if t.mode == "pad_br_white":
+        side = max(t.image_w, t.image_h)
+        sq = x.new_ones((x.shape[0], 3, side, side))
+        sq[..., : t.image_h, : t.image_w] = x
+        out = _resize_torch(sq, t.canvas_h, t.canvas_w)
+    else:
+        content = _resize_torch(x, t.content_h, t.content_w)
+        ox, oy = int(t.ox), int(t.oy)
+        out = F.pad(content, (ox, t.canvas_w - t.content_w - ox, oy, t.canvas_h - t.content_h - oy))
+    return out[0] if single else out
