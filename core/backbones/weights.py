@@ -49,16 +49,12 @@ def _offline() -> bool:
 
 
 def hub_repo(cfg: BackboneConfig) -> str | None:
-    """The Hugging Face repository timm uses for this backbone's pretrained weights."""
-    if not cfg.pretrained_tag:
-        return None
-    try:
-        from timm.models import get_pretrained_cfg
+    """The Hugging Face repository timm uses for this backbone's pretrained weights: ``timm/<arch>.<tag>``.
 
-        pc = get_pretrained_cfg(cfg.timm_id)
-    except Exception:  # noqa: BLE001 - timm raises different errors across versions
-        pc = None
-    return getattr(pc, "hf_hub_id", None) or f"timm/{cfg.timm_id}"
+    Derived from the config alone (no timm import, so the app's start-up weight probe stays fast);
+    a test checks it equals timm's ``hf_hub_id`` for every registered backbone.
+    """
+    return f"timm/{cfg.timm_id}" if cfg.pretrained_tag else None
 
 
 def find_weights(cfg: BackboneConfig, path: str | os.PathLike | None = None,

@@ -224,3 +224,30 @@ def test_negative_layer_equals_positive_index(models):
     img = torch.rand(1, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(tiny.forward_features(img, layer=-1), tiny.forward_features(img, layer=2))
+
+
+def test_the_rule_is_recorded_in_feature_maps_and_evaluation_results(tmp_path):
+    import csv
+    import io
+    import json
+    from pathlib import Path
+
+    from corrviz.core.evaluate import ExtractorSpec, MatcherSpec, evaluate
+    from corrviz.core.features import FeatureExtractor, FeatureOptions
+
+    img = (np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8)
+    for name, rule in (("test_dinov2_tiny", "bicubic_offset_0.1"), ("test_dinov2_tiny_reg4", "bicubic_antialias_size"),
+                       ("dense_sift", "none")):
+        fm = FeatureExtractor(name, FeatureOptions(resolution=224), cache=None).extract(img)
+        assert fm.pos_interpolation == rule, name
+    willow = Path(__file__).resolve().parents[3] / "shared" / "data" / "PF-WILLOW"
+    if not willow.is_dir():
+        pytest.skip(f"PF-WILLOW not found at {willow}")
+    res = evaluate("pfwillow", willow, ExtractorSpec("test_dinov2_tiny_reg4", resolution=224), MatcherSpec("nn"),
+                   limit=2, cache_root=tmp_path / "cache")
+    paths = res.save(tmp_path / "out", plots=False)
+    data = json.loads(paths["json"].read_text())
+    assert data["protocol"]["position_interpolation"] == "bicubic_antialias_size"
+    assert all(r["protocol"]["position_interpolation"] == "bicubic_antialias_size" for r in data["results"])
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert rows and {r["position_interpolation"] for r in rows} == {"bicubic_antialias_size"}

@@ -127,3 +127,19 @@ def test_pickle_with_code_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="cannot read weights"):
         create_backbone("dinov2_vits14", weights=path)
     assert not marker.exists()
+
+
+def test_hub_repo_is_timms_for_every_registered_backbone():
+    from timm.models import get_pretrained_cfg
+
+    from corrviz.core.backbones import list_backbones
+    from corrviz.core.backbones.weights import hub_repo
+
+    checked = 0
+    for name in list_backbones():
+        cfg = get_config(name)
+        if cfg.pretrained_tag:
+            assert hub_repo(cfg) == get_pretrained_cfg(cfg.timm_id).hf_hub_id, name
+            checked += 1
+    assert checked >= 19
+    assert hub_repo(get_config("vit_tiny_patch16_224")) == "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"
