@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = None if args.quiet or rank != 0 else TrainProgress()
         try:
             result = train(args.method, args.config, args.overrides, args.resume, args.device, progress,
-                           argv=[sys.argv[0], *(argv if argv is not None else sys.argv[1:])], verbose=True)
+                           verbose=True)
         finally:
             if isinstance(progress, TrainProgress):
                 progress.close()

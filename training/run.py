@@ -19,7 +19,7 @@ import os
 import platform
 import shlex
 import subprocess
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +61,20 @@ def environment(device: torch.device, world_size: int) -> dict[str, Any]:
     return env
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    args = sys.argv if argv is None else argv
-    prog = Path(args[0]).name if args else "corrviz-train"
-    if prog in ("__main__.py", "cli.py"):
-        prog = "corrviz-train"
+def command_line(method: str, config: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+                 resume: str | os.PathLike | None = None, device: str | None = None) -> str:
+    """The ``corrviz-train`` command equivalent to a run (the torchrun prefix under DDP)."""
+    parts = [method]
+    if config is not None:
+        parts += ["--config", str(config)]
+    if resume is not None:
+        parts += ["--resume", str(resume)]
+    if device:
+        parts += ["--device", device]
+    parts += list(overrides)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    prefix = f"torchrun --nproc_per_node {world} $(which corrviz-train)" if world > 1 else prog
-    return " ".join([prefix, *map(shlex.quote, args[1:])])
+    prefix = f"torchrun --nproc_per_node {world} $(which corrviz-train)" if world > 1 else "corrviz-train"
+    return " ".join([prefix, *map(shlex.quote, parts)])
 
 
 def timestamp() -> str:

@@ -34,7 +34,16 @@ from .checkpoints import CheckpointManager, load_checkpoint_folder
 from .config import ConfigError, compose, to_dict
 from .method import Method, TrainModel, get_method
 from .optim import EMA, build_optimizer, lr_factor, set_lr
-from .run import MetricsLog, RunFolderError, append_readme, command_line, git_info, new_run_folder, read_run, timestamp
+from .run import (
+    MetricsLog,
+    RunFolderError,
+    append_readme,
+    command_line,
+    git_info,
+    new_run_folder,
+    read_run,
+    timestamp,
+)
 from .sampler import ResumableSampler
 from .state import load_optimizer_state, optimizer_state, rng_state, set_rng_state
 
@@ -132,12 +141,13 @@ def _seed_everything(seed: int) -> None:
 
 def train(method_name: str, config: str | Path | None = None, overrides: Sequence[str] = (),
           resume: str | Path | None = None, device: str | None = None, progress: Progress | None = None,
-          argv: list[str] | None = None, verbose: bool = False) -> TrainResult:
+          verbose: bool = False) -> TrainResult:
     """Train ``method_name``; returns where the run is and how it ended (see the module docstring)."""
     method, cfg, resume_dir = prepare(method_name, config, overrides, resume, device)
     world, dev = dist_.init(str(cfg.train.device))
     try:
-        return _train(method, cfg, resume_dir, world, dev, progress, command_line(argv), verbose)
+        command = command_line(method.name, config, overrides, resume, device)
+        return _train(method, cfg, resume_dir, world, dev, progress, command, verbose)
     finally:
         dist_.shutdown()
 
