@@ -45,7 +45,6 @@ from .workers import TaskRunner
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh")
-DEFAULT_BACKBONE = "dense_sift"
 
 
 class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
@@ -59,7 +58,10 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
         self.affine = None  # known demo transform, when the demo pair is shown
         self._click_t: float | None = None
         self._registry_loaded = False
-        backbone = str(self.settings.value("backbone", DEFAULT_BACKBONE) or DEFAULT_BACKBONE)
+        from corrviz.core.backbones import default_backbone
+
+        # last used, else the first of DINOv2, ViT-Tiny, dense_sift whose weights are found
+        backbone = str(self.settings.value("backbone", "") or default_backbone()[0])
         self.session.options = ExtractionOptions(backbone=backbone)
         self._wire()
         self._init_media()

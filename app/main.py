@@ -15,7 +15,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="corrviz", description="Explore dense correspondence of vision foundation "
                                  "models: images, a folder, a video, a mesh or a saved session.")
     ap.add_argument("files", nargs="*", help="image files, a folder of images, a video, a mesh or a session .json")
-    ap.add_argument("--backbone", help="backbone to start with (default: last used, else dense_sift)")
+    ap.add_argument("--backbone", help="backbone to start with (default: last used, else the first of "
+                    "dinov2_vits14, vit_tiny_patch16_224, dense_sift whose weights are found)")
     ap.add_argument("--no-demo", action="store_true", help="start empty instead of on the demo pair")
     return ap.parse_args(argv)
 
