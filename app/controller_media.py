@@ -6,6 +6,7 @@ pay for an OpenGL context; whatever the session holds is pushed to it then.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,8 @@ class MediaMixin:
         s.sigFrameChanged.connect(self._on_frame)
         s.sigTrackChanged.connect(self._on_track)
         s.sigMeshChanged.connect(self._on_mesh)
-        s.sigOptionsChanged.connect(lambda _o: self.extract_video_features())
+        s.sigOptionsChanged.connect(self._on_media_options)
+        self._mesh_shown: str | None = None  # path of the mesh the 3-D camera was last framed on
 
     # -- 3-D view -----------------------------------------------------------------------------------
     def ensure_view3d(self):
@@ -184,13 +186,24 @@ class MediaMixin:
         if self.view3d is not None and s.video is not None:
             self.view3d.set_tracks([t.curve(0)], [TRACK_COLOR], s.video.size)
 
+    def _on_media_options(self, options) -> None:
+        self.extract_video_features()
+        m = self.session.mesh
+        if m is not None and self.session.mesh_path and m.options != options:
+            self.recolor_mesh()
+
     # -- mesh ---------------------------------------------------------------------------------------
-    def open_mesh(self, path: str) -> None:
+    def open_mesh(self, path: str, show: bool = True) -> None:
+        """Load a mesh and colour it by the current backbone's features (off the GUI thread).
+
+        ``show``: switch to the 3-D mesh view when done (False when only recolouring).
+        """
         def done(arrays, _sec: float) -> None:
             self.session.set_mesh(path, arrays)
-            view = self.ensure_view3d()
-            self.window.tabs.setCurrentWidget(view)
-            view.set_mode("mesh")
+            if show:
+                view = self.ensure_view3d()
+                self.window.tabs.setCurrentWidget(view)
+                view.set_mode("mesh")
 
         options = self.session.options
 
@@ -201,20 +214,31 @@ class MediaMixin:
                 raise
             except CorrvizError as exc:  # features unavailable (e.g. no weights): show the plain mesh
                 arrays = load_mesh_arrays(path)
-                arrays.note = f"No feature colours: {exc}"
+                arrays.note, arrays.options = f"No {options.backbone} feature colours: {exc}", options
                 return arrays
 
         self.runner.submit("mesh", job, on_result=done,
                            on_error=lambda e: self.report_error(e, "Cannot open mesh"))
 
+    def recolor_mesh(self) -> None:
+        """The options changed: drop the old colours at once (they belong to other features) and recompute."""
+        s, m = self.session, self.session.mesh
+        grey = replace(m, vertex_colors=None, options=None,
+                       note=f"Computing vertex colours from {s.options.backbone} features…")
+        s.set_mesh(s.mesh_path, grey)
+        self.open_mesh(s.mesh_path, show=False)
+
     def _on_mesh(self) -> None:
         if self.view3d is None:
             return
-        m = self.session.mesh
+        m, path = self.session.mesh, self.session.mesh_path
         if m is None:
             self.view3d.set_mesh(None, None)
         else:
-            self.view3d.set_mesh(m.vertices, m.faces, m.vertex_colors, m.note)
+            new = path != self._mesh_shown  # a recolouring keeps the user's camera and up axis
+            self.view3d.set_mesh(m.vertices, m.faces, m.vertex_colors, m.note, up=m.up if new else None,
+                                 reset_camera=new)
+        self._mesh_shown = path if m is not None else None
 
     def _close_media(self) -> None:
         if self.view3d is not None:

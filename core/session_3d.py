@@ -59,12 +59,24 @@ def sphere_points(maps: list[FeatureMap], cells: list[np.ndarray]) -> list[np.nd
 
 @dataclass
 class MeshArrays:
-    """A mesh ready for the 3-D view: vertices (V, 3), faces (F, 3), optional colours (V, 3) in [0, 1]."""
+    """A mesh ready for the 3-D view: vertices (V, 3), faces (F, 3), optional colours (V, 3) in [0, 1].
+
+    ``up``: the model axis that points up ("+y" for glTF by specification and for most OBJ/PLY
+    scans, "+z" for STL, usually CAD). ``options``: the extraction options the colours were computed
+    for (None: the mesh's own colours).
+    """
 
     vertices: np.ndarray
     faces: np.ndarray
     vertex_colors: np.ndarray | None = None
     note: str = ""
+    up: str = "+y"
+    options: ExtractionOptions | None = None
+
+
+def default_up_axis(path: str) -> str:
+    """The up axis a mesh file most likely uses, from its format."""
+    return "+z" if Path(path).suffix.lower() == ".stl" else "+y"
 
 
 def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_views: int = 8,
@@ -78,7 +90,8 @@ def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_view
     from .render import load_mesh, render_views, validate_mesh
 
     mesh = validate_mesh(load_mesh(path), str(path))
-    out = MeshArrays(mesh.vertices, mesh.faces, mesh.vertex_colors, "Shaded by the mesh's own colours.")
+    out = MeshArrays(mesh.vertices, mesh.faces, mesh.vertex_colors, "Shaded by the mesh's own colours.",
+                     up=default_up_axis(path))
     if options is None:
         return out
     views = render_views(mesh, n_views=n_views, resolution=resolution, progress=progress)
@@ -96,7 +109,7 @@ def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_view
             acc[vis] += fm.sample(xy[vis]).double().numpy()
             seen[vis] += 1
     if not seen.any():
-        out.note = "No vertex was visible in the rendered views; shown without feature colours."
+        out.note, out.options = "No vertex was visible in the rendered views; shown without feature colours.", options
         return out
     feats = acc[seen > 0] / seen[seen > 0, None]
     feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-9)
@@ -106,7 +119,7 @@ def load_mesh_arrays(path: str, options: ExtractionOptions | None = None, n_view
     lo, hi = np.percentile(proj, 1, axis=0), np.percentile(proj, 99, axis=0)
     colors = np.full((len(mesh.vertices), 3), 0.35, np.float32)
     colors[seen > 0] = np.clip((proj - lo) / np.maximum(hi - lo, 1e-9), 0, 1)
-    out.vertex_colors = colors
+    out.vertex_colors, out.options = colors, options
     out.note = (f"Vertices coloured by the PCA of {options.backbone} features from {n_views} rendered views "
                 f"({int((seen > 0).sum())} of {len(seen)} vertices seen; unseen ones grey).")
     return out

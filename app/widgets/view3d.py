@@ -17,6 +17,16 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 MODES = {"points": "PCA point clouds", "sphere": "Sphere", "tracks": "Video tracks (x, y, t)",
          "mesh": "Mesh (PCA colours)"}
+# Which model axis points up on screen. glTF is +Y up by specification, and so are most OBJ/PLY
+# scans (bunny, cow, teapot); CAD exports (STL) are usually +Z up. Rotation (degrees, axis) that
+# takes the axis to the turntable camera's +Z.
+UP_AXES = {"+y": ("+Y up", 90.0, (1, 0, 0)), "+z": ("+Z up", 0.0, (1, 0, 0)),
+           "-y": ("-Y up", -90.0, (1, 0, 0)), "-z": ("-Z up", 180.0, (1, 0, 0)),
+           "+x": ("+X up", 90.0, (0, -1, 0))}
+MESH_CAMERA = {"distance": 2.3, "elevation": 20.0, "azimuth": 145.0}  # three-quarter front of a glTF (+Z front)
+# Direction the key light travels, in the camera frame (x right, y up, z towards the viewer): from
+# above, left of and behind the viewer, so the seen side is always lit (a headlight, as in MeshLab).
+LIGHT_CAMERA_DIR = (0.4, -0.55, -1.0, 0.0)
 SPHERE_STYLE = "background: #123a52; color: #cfeaff; padding: 4px; font-weight: bold;"
 PLACEHOLDER_STYLE = "background: #5a4a10; color: #ffe9a0; padding: 4px; font-weight: bold;"
 SPHERE_PLACEHOLDER = ("PLACEHOLDER: 3-D PCA of the features projected onto the unit sphere. "
@@ -44,6 +54,13 @@ class View3D(QWidget):
             self.mode.addItem(label, key)
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.mode)
+        self.up_label = QLabel("Up")
+        self.up = QComboBox()
+        for key, (label, _a, _x) in UP_AXES.items():
+            self.up.addItem(label, key)
+        self.up.setToolTip("The mesh axis that points up on screen (glTF files are +Y up).")
+        bar.addWidget(self.up_label)
+        bar.addWidget(self.up)
         bar.addStretch(1)
         lay.addLayout(bar)
         self.banner = QLabel("")
@@ -67,7 +84,16 @@ class View3D(QWidget):
                                             color=(0.35, 0.35, 0.45, 0.25), edge_color=(0.6, 0.6, 0.7, 0.35),
                                             parent=self.view.scene)
         self._tracks: list = []
-        self._mesh = scene.visuals.Mesh(parent=self.view.scene, shading=None)
+        # (a placeholder triangle: the shading filter needs mesh data to accept its settings)
+        self._mesh = scene.visuals.Mesh(vertices=np.eye(3, dtype=np.float32), faces=np.array([[0, 1, 2]], np.uint32),
+                                        parent=self.view.scene, shading="smooth")
+        self._mesh.visible = False
+        sf = self._mesh.shading_filter
+        sf.ambient_light = (1, 1, 1, 0.38)
+        sf.diffuse_light = (1, 1, 1, 0.75)
+        sf.specular_light = (1, 1, 1, 0.12)
+        sf.shininess = 24
+        self._mesh.transform = scene.transforms.MatrixTransform()
         self._axis = scene.visuals.XYZAxis(parent=self.view.scene)
         self._data: dict = {"points": None, "sphere": None, "tracks": None, "mesh": None}
         self._sphere_note = ""
@@ -75,7 +101,10 @@ class View3D(QWidget):
         self._highlight_req: tuple[list, list] = ([], [])
         self.canvas.events.mouse_press.connect(self._on_press)
         self.canvas.events.mouse_release.connect(self._on_release)
+        self.view.scene.transform.changed.connect(self._follow_light)
+        self._follow_light()
         self.mode.currentIndexChanged.connect(self._on_mode)
+        self.up.currentIndexChanged.connect(lambda _i: self._orient_mesh())
         self._on_mode(0)
 
     # -- data ---------------------------------------------------------------------------------------
@@ -106,9 +135,26 @@ class View3D(QWidget):
         self._redraw()
 
     def set_mesh(self, vertices: np.ndarray | None, faces: np.ndarray | None,
-                 vertex_colors: np.ndarray | None = None, note: str = "") -> None:
+                 vertex_colors: np.ndarray | None = None, note: str = "", up: str | None = None,
+                 reset_camera: bool = True) -> None:
+        """Show a mesh (lit); ``up`` is the model axis drawn upwards (a key of ``UP_AXES``)."""
         self._data["mesh"] = None if vertices is None else (vertices, faces, vertex_colors, note)
+        if up is not None:
+            self.up.blockSignals(True)
+            self.up.setCurrentIndex(max(0, self.up.findData(up)))
+            self.up.blockSignals(False)
+        self._orient_mesh(redraw=False)
+        if reset_camera and vertices is not None and self.current_mode() == "mesh":
+            self.reset_mesh_camera()
         self._redraw()
+
+    def up_axis(self) -> str:
+        return str(self.up.currentData())
+
+    def reset_mesh_camera(self) -> None:
+        cam = self.view.camera
+        cam.center = (0.0, 0.0, 0.0)
+        cam.distance, cam.elevation, cam.azimuth = (MESH_CAMERA[k] for k in ("distance", "elevation", "azimuth"))
 
     def set_highlight(self, cells: list[tuple[int, int, int]], colors: list[tuple[int, int, int]]) -> None:
         """Mark feature cells (image, row, col) in the point-cloud / sphere modes."""
@@ -117,6 +163,11 @@ class View3D(QWidget):
 
     # -- drawing ------------------------------------------------------------------------------------
     def _on_mode(self, _index: int) -> None:
+        mesh = self.current_mode() == "mesh"
+        self.up.setVisible(mesh)
+        self.up_label.setVisible(mesh)
+        if mesh and self._data["mesh"] is not None:
+            self.reset_mesh_camera()
         self._redraw()
         self.sigModeChanged.emit(self.current_mode())
 
@@ -136,6 +187,7 @@ class View3D(QWidget):
         self._clouds, self._cloud_cells, self._cloud_pos, self._tracks = [], [], [], []
         self._sphere.visible = mode == "sphere"
         self._mesh.visible = False
+        self._axis.visible = mode != "mesh"  # the axis lines would run through the mesh
         real = self._data["sphere"] is not None
         self.banner.setVisible(mode == "sphere")
         self.banner.setStyleSheet(SPHERE_STYLE if real else PLACEHOLDER_STYLE)
@@ -220,6 +272,19 @@ class View3D(QWidget):
         else:
             self._highlight.visible = False
         self.canvas.update()
+
+    def _orient_mesh(self, redraw: bool = True) -> None:
+        _label, angle, axis = UP_AXES[self.up_axis()]
+        tr = self._mesh.transform
+        tr.reset()
+        tr.rotate(angle, axis)
+        if redraw:
+            self.canvas.update()
+
+    def _follow_light(self, _event=None) -> None:
+        """Keep the key light fixed relative to the camera, so whatever side is seen is lit."""
+        light = self.view.camera.transform.map(np.array(LIGHT_CAMERA_DIR, np.float32))[:3]
+        self._mesh.shading_filter.light_dir = light / max(float(np.linalg.norm(light)), 1e-9)
 
     # -- picking ------------------------------------------------------------------------------------
     def _on_press(self, event) -> None:

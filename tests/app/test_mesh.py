@@ -77,3 +77,90 @@ def test_child_three_meshes(qtbot, make_controller, tmp_path):
     assert view is not None and view.current_mode() == "mesh"
     assert view.info.text().startswith(f"{len(m.vertices)} vertices, {len(m.faces)} faces")
     assert c.window.tabs.currentWidget() is view
+    assert view.up_axis() == "+y"  # glTF/OBJ convention
+
+    # Another backbone: the old colours go at once, new ones are computed and the note names it.
+    from dataclasses import replace
+
+    old_colors = m.vertex_colors.copy()
+    c.session.set_options(replace(c.session.options, backbone="daisy"))
+    assert c.session.mesh.vertex_colors is None and "daisy" in c.session.mesh.note
+    assert "dense_sift" not in view.info.text()
+    qtbot.waitUntil(lambda: not c.runner.busy("mesh"), timeout=120000)
+    m2 = c.session.mesh
+    assert "daisy" in m2.note and "dense_sift" not in m2.note and m2.vertex_colors is not None
+    assert len(m2.vertices) == len(m.vertices)
+    assert np.abs(m2.vertex_colors - old_colors).mean() > 0.02  # really recomputed
+    assert "daisy" in view.info.text()
+
+
+def box_mesh(size) -> tuple[np.ndarray, np.ndarray]:
+    """An axis-aligned box centred at the origin with edge lengths ``size`` (8 vertices, 12 triangles)."""
+    sx, sy, sz = (s / 2 for s in size)
+    v = np.array([[x, y, z] for x in (-sx, sx) for y in (-sy, sy) for z in (-sz, sz)], np.float32)
+    f = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                  [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]], np.uint32)
+    return v, f
+
+
+def ico_sphere(level: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    import open3d as o3d
+
+    m = o3d.geometry.TriangleMesh.create_sphere(radius=0.45, resolution=30)
+    return np.asarray(m.vertices, np.float32), np.asarray(m.triangles, np.uint32)
+
+
+def silhouette(view, qtbot) -> tuple[np.ndarray, np.ndarray]:
+    """The rendered RGB image and the mask of pixels that differ from the background."""
+    qtbot.wait(50)
+    rgb = view.snapshot()[..., :3].astype(float)
+    bg = rgb[2, 2]
+    return rgb, np.abs(rgb - bg).sum(axis=2) > 12
+
+
+@pytest.fixture
+def view3d(qtbot):
+    from corrviz.app.widgets.view3d import View3D
+
+    v = View3D()
+    qtbot.addWidget(v)
+    v.resize(480, 420)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_mode("mesh")
+    yield v
+    v.close_canvas()
+
+
+def test_mesh_is_upright_for_its_up_axis(qtbot, view3d):
+    """A box long along +Y stands upright with up = +Y, and lies down with up = +Z."""
+    v, f = box_mesh((0.25, 1.0, 0.25))
+    view3d.set_mesh(v, f, None, "box", up="+y")
+    _, mask = silhouette(view3d, qtbot)
+    rows, cols = np.nonzero(mask)
+    assert mask.sum() > 500
+    height, width = np.ptp(rows), np.ptp(cols)
+    assert height > 2.0 * width, (height, width)
+    view3d.up.setCurrentIndex(view3d.up.findData("+z"))
+    _, mask = silhouette(view3d, qtbot)
+    rows, cols = np.nonzero(mask)
+    assert np.ptp(cols) > 1.2 * np.ptp(rows), (np.ptp(cols), np.ptp(rows))
+
+
+def test_mesh_is_lit_from_the_viewer_side(qtbot, view3d):
+    """A uniformly grey sphere is shaded: bright towards the light (upper left), darker at the far rim."""
+    v, f = ico_sphere()
+    view3d.set_mesh(v, f, np.full((len(v), 3), 0.7, np.float32), "sphere")
+    rgb, mask = silhouette(view3d, qtbot)
+    grey = rgb.mean(axis=2)
+    rows, cols = np.nonzero(mask)
+    r0, c0 = rows.mean(), cols.mean()
+    inside = grey[mask]
+    assert inside.std() > 15, inside.std()  # unlit = one flat colour
+    upper_left = grey[mask & (np.arange(grey.shape[0])[:, None] < r0) & (np.arange(grey.shape[1])[None] < c0)]
+    lower_right = grey[mask & (np.arange(grey.shape[0])[:, None] > r0) & (np.arange(grey.shape[1])[None] > c0)]
+    assert upper_left.mean() > lower_right.mean() + 10, (upper_left.mean(), lower_right.mean())
+    # The light follows the camera: seen from the opposite side, the seen side is still lit.
+    view3d.view.camera.azimuth += 180
+    rgb2, mask2 = silhouette(view3d, qtbot)
+    assert abs(rgb2.mean(axis=2)[mask2].mean() - inside.mean()) < 8
