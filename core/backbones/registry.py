@@ -96,7 +96,7 @@ def get_config(name: str) -> BackboneConfig:
     except KeyError:
         raise UnknownBackboneError(
             f"unknown backbone {name!r}.{suggest(name, _REGISTRY)} "
-            f"(see `corrviz-match --list-backbones` for all {len(_REGISTRY)} names)") from None
+            f"(see `corrviz-match --list-backbones` for all {len(list_backbones())} names)") from None
 
 
 def get_builder(name: str) -> Callable | None:

@@ -255,3 +255,16 @@ def test_result_lookup_names_missing_rows() -> None:
     r = EvalResult("x", "keypoints", {})
     with pytest.raises(KeyError, match="no pck row"):
         r.value("pck", 0.1)
+
+
+def test_pck_curves_that_coincide_share_one_legend_entry() -> None:
+    from corrviz.core.evaluate.plots import coincident_groups, curve_figure
+
+    same = [0.2, 0.5, 0.9]
+    res = EvalResult("pfwillow", "keypoints", {"backbone": "x", "matcher": {"method": "nn"}})
+    res.curves = {"bbox": {"alpha": [0.05, 0.1, 0.15], "per_keypoint": same, "per_image": list(same),
+                           "macro": [0.2, 0.5, 0.8]},
+                  "img": {"alpha": [0.05, 0.1, 0.15], "per_keypoint": same, "per_image": same, "macro": same}}
+    labels = [t.get_text() for t in curve_figure(res).axes[0].get_legend().get_texts()]
+    assert labels == ["per-kp = per-img (bbox)", "macro (bbox)", "per-kp = per-img = macro (img)"]
+    assert coincident_groups({"a": [0.1, float("nan")], "b": [0.1, float("nan")], "c": [0.1, 0.2]}) == [["a", "b"], ["c"]]

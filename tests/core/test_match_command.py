@@ -45,3 +45,27 @@ def test_bad_arguments_one_line_errors(args, needle, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_demo_score_is_pck_of_the_image_size_and_the_figure_says_so():
+    from corrviz.core.demo import demo_pair
+    from corrviz.core.figures import match_figure
+    from corrviz.core.matching import Matches
+
+    d = demo_pair()  # 451 x 300, target = 0.8 x source + (70, 40)
+    content = d.target_content()
+    assert content.sum() == 361 * 240  # pixel centres x in [70, 430.8], y in [40, 280]
+    assert content[40, 70] and content[279, 430] and not content[39, 70] and not content[40, 69]
+    src = np.array([[10.0, 10.0], [200.0, 150.0], [440.0, 290.0], [0.5, 0.5], [-100.0, 0.0]])
+    gt = d.ground_truth(src)  # the last one lands at x = -10: outside the target, left out of the PCK
+    err = np.array([0.07, 0.049, 0.099, 0.12, 0.0]) * 451  # fractions of max(W, H) = 451, not of H = 300
+    s = d.score(src, gt + np.stack([err, np.zeros(5)], axis=1))
+    assert s.n_points == 4
+    assert s.pck == pytest.approx({0.05: 0.25, 0.1: 0.75})  # with H = 300 instead, 0.099 x 451 > 0.1 x 300
+    assert s.correct.tolist() == [True, True, True, False, True]
+    m = Matches(src, gt, np.ones(5), np.ones(5, bool), "nn")
+    fig = match_figure(d.src, d.trg, m, None, s.correct, note=s.line(), alpha=0.1)
+    legend = fig.legends[0]
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts[0].startswith("correct (4): within 0.1 of the image size") and texts[1] == "wrong (1)"
+    assert legend.get_title().get_text() == s.line() and "PCK@0.1 (image) = 0.750" in s.line()
