@@ -322,3 +322,16 @@ def test_corrviz_without_a_display_says_how_to_run(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "xvfb-run -a corrviz a.jpg" in proc.stderr and "QT_QPA_PLATFORM=offscreen" in proc.stderr
     assert "xcb" not in proc.stderr.replace("xvfb", "")
+
+
+def test_views_is_one_flag_for_both_tools_with_the_old_name_as_alias() -> None:
+    from corrviz.core.commands import data
+    from corrviz.core.commands import eval as eval_cmd
+
+    for argv in (["objects", "o", "--views", "5"], ["objects", "o", "--n-views", "5"], ["default", "--views", "5"],
+                 ["mesh", "m.obj", "--out", "o", "--n-views", "5"]):
+        assert data._parser().parse_args(argv).n_views == 5
+    assert eval_cmd.build_parser().parse_args(["multiview", "--n-views", "7"]).views == 7
+    assert data.object_names("3") == ["chair", "mug", "car"]
+    with pytest.raises(Exception, match="unknown object"):
+        data.object_names("chair,sofa")
