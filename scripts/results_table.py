@@ -1,8 +1,13 @@
-"""Run the README's results (every benchmark in the shared data x the weight-free backbones and the
-random-init ViT floor) through ``corrviz-eval`` and print them as markdown, with the protocol, the
-exact command of each row and the published numbers of the method spec (section 7).
+"""Run the README's results (every benchmark in the shared data x the weight-free backbones, the real
+ImageNet-supervised ViT-Tiny/16 (not DINOv2) and the random-init ViT floor) through ``corrviz-eval``
+and print them as markdown, with the protocol, the exact command of each row and the published
+numbers of the method spec (section 7).
 
-    python scripts/results_table.py --data ../shared/data --out results/ --write docs/results.md
+    python scripts/results_table.py --data ../shared/data --weights-dir ../shared/weights \
+        --out results/ --write docs/results.md
+
+Backbones that need weights get ``--weights <weights dir>/<name>.safetensors`` in their command; when
+that file is absent their rows are left out and the document says so.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import contextlib
 import io
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
-BACKBONES: tuple[tuple[str, int], ...] = (("dense_sift", 448), ("daisy", 448), ("test_dinov2_tiny", 224))
+BACKBONES: tuple[tuple[str, int], ...] = (("dense_sift", 448), ("daisy", 448), ("vit_tiny_patch16_224", 224),
+                                          ("vit_tiny_patch16_224", 448), ("test_dinov2_tiny", 224))
 # label, benchmark, folder under the data root ("@default": corrviz's own objects), extra arguments
 RUNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("pfwillow", "pfwillow", "PF-WILLOW", ("--matcher", "nn")),
@@ -27,6 +34,7 @@ RUNS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("multiview_meshes", "multiview", "meshes", ("--matcher", "nn")),
 )
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights"
 PUBLISHED = """\
 | setting (methods.md section 7) | published | ours, same protocol? |
 |---|---|---|
@@ -53,13 +61,34 @@ No published PF-WILLOW or AP-10K number in section 7 shares our protocol, so tho
 """
 
 
-def command(bench: str, data: Path, backbone: str, res: int, extra: tuple[str, ...], out: Path) -> list[str]:
-    return ["corrviz-eval", bench, "--data", str(data), "--backbone", backbone, "--resolution", str(res),
+def command(bench: str, data: Path, backbone: str, res: int, extra: tuple[str, ...], out: Path,
+            weights: Path | None = None) -> list[str]:
+    w = ["--weights", str(weights)] if weights is not None else []
+    return ["corrviz-eval", bench, "--data", str(data), "--backbone", backbone, "--resolution", str(res), *w,
             *extra, "--out", str(out), "--quiet"]
 
 
+def weights_file(backbone: str, weights_dir: Path) -> Path | None:
+    """``<weights dir>/<name>.safetensors`` for backbones that need weights; None for the others."""
+    from corrviz.core.backbones import get_config
+
+    return weights_dir / f"{backbone}.safetensors" if get_config(backbone).needs_weights else None
+
+
+def available(backbones: tuple[tuple[str, int], ...], weights_dir: Path) -> tuple[tuple[tuple[str, int], ...], list[str]]:
+    """The backbones that can run here, and a line for each one left out (its weights file is absent)."""
+    keep, missing = [], []
+    for name, res in backbones:
+        w = weights_file(name, weights_dir)
+        if w is not None and not w.is_file():
+            missing.append(f"{name} at {res} px: not run, weights file {w} not found")
+        else:
+            keep.append((name, res))
+    return tuple(keep), missing
+
+
 def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tuple[str, int], ...],
-            benchmarks: set[str] | None) -> list[dict[str, Any]]:
+            benchmarks: set[str] | None, weights_dir: Path = DEFAULT_WEIGHTS) -> list[dict[str, Any]]:
     from corrviz.core.commands.eval import main as eval_main
 
     done: list[dict[str, Any]] = []
@@ -68,7 +97,7 @@ def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tupl
             continue
         data = Path("default") if folder == "@default" else data_root / folder if folder else data_root
         for backbone, res in backbones:
-            args = command(bench, data, backbone, res, extra, out)
+            args = command(bench, data, backbone, res, extra, out, weights_file(backbone, weights_dir))
             if limit is not None:
                 args[-1:-1] = ["--limit", str(limit)]
             tag = f"{label}_{backbone}_{res}_{extra[1]}"
@@ -93,9 +122,19 @@ def _v(result: dict[str, Any], metric: str, alpha: float | None = None, norm: st
     return "n/a"
 
 
+def _label(p: dict[str, Any]) -> str:
+    """``name (weight-free)``, ``name (random init)``, or the name with what the pretrained net is."""
+    from corrviz.core.backbones import get_config
+
+    src = p["weights_source"]
+    if src in ("weight-free", "random init"):
+        return f"{p['backbone']} ({src})"
+    return f"{p['backbone']} (pretrained: {get_config(p['backbone']).description})"
+
+
 def _who(run: dict[str, Any]) -> str:
     p = run["result"]["protocol"]
-    return f"{p['backbone']} ({p['weights_source']}) | {p['resolution']} | {p['layer']}/{p['facet']}"
+    return f"{_label(p)} | {p['resolution']} | {p['layer']}/{p['facet']}"
 
 
 def tables(runs: list[dict[str, Any]]) -> str:
@@ -165,8 +204,9 @@ def tables(runs: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def document(runs: list[dict[str, Any]]) -> str:
+def document(runs: list[dict[str, Any]], missing: list[str] | None = None) -> str:
     p0 = runs[0]["result"]["protocol"] if runs else {}
+    missing = "".join(f"- Left out: {m}.\n" for m in missing or [])
     head = f"""# Zero-shot results on the shared real data
 
 Produced by `python scripts/results_table.py` (corrviz {p0.get('corrviz_version', '?')}). All numbers are
@@ -177,9 +217,11 @@ percentages. Full protocol, common to every row unless the row says otherwise:
   (align_corners=False); cosine similarity of L2-normalised features; the argmax is restricted to cells
   covered by the image (padding excluded).
 - Resolutions: dense SIFT and DAISY at 448 px (8 px grid stride -> 56 x 56 cells, comparable to the
-  60 x 60 grid DINOv2 gets at 840 px); `test_dinov2_tiny` (random init, 32 dims, 3 blocks, patch 14)
-  at its default 224 px (16 x 16) as a floor. Layer/facet columns give the tap (classical descriptors
-  have a single "layer").
+  60 x 60 grid DINOv2 gets at 840 px); `vit_tiny_patch16_224` at 224 px (its training size, 14 x 14
+  patches) and 448 px (28 x 28; position embeddings resized by timm's rule, bicubic to the target
+  size with antialias); `test_dinov2_tiny` (random init, 32 dims, 3 blocks, patch 14) at its default
+  224 px (16 x 16) as a floor. Layer/facet columns give the tap (classical descriptors have a single
+  "layer"; the ViTs use the last block's output before the final LayerNorm, `11/prenorm` and `2/prenorm`).
 - Matcher: nearest neighbour (argmax cell centre) for keypoint transfer; tracking uses the seed 000
   A.10 recipe: NN from the query frame into every frame, soft-argmax (beta 0.02) over the cells within
   35 px of the argmax, occluded when the peak cosine similarity is below 0.5.
@@ -191,9 +233,12 @@ percentages. Full protocol, common to every row unless the row says otherwise:
   mean over categories), on SPair pairs whose two ImageAnnotation files are present.
 - Skipped counts are items the loaders or the runner could not use (missing images or frames); every
   reason is in each run's JSON (`skipped`).
-- Weights: none of the foundation-model checkpoints exist on this machine, so no DINOv2 numbers can be
-  produced here; the random-init ViT is a floor, not a model.
-
+- Weights: none of the foundation-model checkpoints (DINOv2, DINO, CLIP, MAE) exist on this machine, so
+  no DINOv2 numbers can be produced here. The one real pretrained net is `vit_tiny_patch16_224`, an
+  ImageNet-supervised ViT-Tiny/16 classifier (timm's AugReg `augreg_in21k_ft_in1k`, mean = std = 0.5;
+  file and checks in ../shared/weights/README.md): its rows are a supervised ImageNet model, NOT
+  DINOv2. The random-init ViT is a floor, not a model.
+{missing}
 """
     return head + tables(runs) + "\n## Published numbers (methods.md section 7) and what differs\n\n" + PUBLISHED
 
@@ -201,6 +246,8 @@ percentages. Full protocol, common to every row unless the row says otherwise:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DEFAULT_DATA), help="shared data root [../shared/data]")
+    p.add_argument("--weights-dir", default=str(DEFAULT_WEIGHTS),
+                   help="folder of <backbone>.safetensors for the pretrained rows [../shared/weights]")
     p.add_argument("--out", default="results", help="folder for each run's JSON / CSV / plots")
     p.add_argument("--limit", type=int, default=None, help="first N pairs / clips per run (smoke tests)")
     p.add_argument("--backbone", action="append", default=None, help="only these backbones (name or name:px)")
@@ -212,9 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         known = dict(BACKBONES)
         backbones = tuple((b.split(":")[0], int(b.split(":")[1]) if ":" in b else known.get(b, 448))
                           for b in args.backbone)
+    backbones, missing = available(backbones, Path(args.weights_dir))
+    for m in missing:
+        print(f"results_table: {m}", file=sys.stderr)
     runs = run_all(Path(args.data), Path(args.out), args.limit, backbones,
-                   set(args.benchmark) if args.benchmark else None)
-    text = document(runs)
+                   set(args.benchmark) if args.benchmark else None, Path(args.weights_dir))
+    text = document(runs, missing)
     print(text)
     if args.write:
         from corrviz.core.io import atomic_write

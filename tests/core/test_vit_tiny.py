@@ -123,3 +123,38 @@ def test_corrviz_match_defaults_to_it_and_records_the_rule(real_weights, tmp_pat
     assert data["position_interpolation"] == "bicubic_antialias_size"
     pck = float(out.out.split("PCK@0.1 (image) = ")[1].split()[0])
     assert pck >= 0.6  # measured 0.714 on the demo pair (a known affine warp); the same net at random init: 0.379
+
+
+def _results_table(args: list[str], monkeypatch) -> None:
+    import runpy
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "results_table.py"
+    monkeypatch.setattr(sys, "argv", ["results_table.py", *args])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exc.value.code == 0
+
+
+def test_results_table_rows_label_it_and_name_its_weights(tmp_path, monkeypatch, capsys):
+    data = WEIGHTS.parent / "data"
+    if not (WEIGHTS / f"{NAME}.safetensors").is_file() or not (data / "PF-WILLOW").is_dir():
+        pytest.skip(f"needs {WEIGHTS / (NAME + '.safetensors')} and {data / 'PF-WILLOW'}")
+    monkeypatch.setenv("CORRVIZ_CACHE", str(tmp_path / "cache"))
+    doc = tmp_path / "results.md"
+    _results_table(["--data", str(data), "--weights-dir", str(WEIGHTS), "--out", str(tmp_path / "out"),
+                    "--limit", "2", "--backbone", f"{NAME}:224", "--backbone", "dense_sift:160",
+                    "--benchmark", "pfwillow", "--write", str(doc)], monkeypatch)
+    text = doc.read_text()
+    assert f"| {NAME} (pretrained: ImageNet-supervised ViT-Tiny/16 (not DINOv2)) | 224 | 11/prenorm | 2 |" in text
+    assert f"--backbone {NAME} --resolution 224 --weights {WEIGHTS / (NAME + '.safetensors')}" in text
+    assert "| dense_sift (weight-free) | 160 |" in text
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    _results_table(["--data", str(data), "--weights-dir", str(empty), "--out", str(tmp_path / "out2"), "--limit", "2",
+                    "--backbone", f"{NAME}:224", "--backbone", "dense_sift:160", "--benchmark", "pfwillow",
+                    "--write", str(doc)], monkeypatch)
+    text = doc.read_text()
+    assert f"Left out: {NAME} at 224 px: not run, weights file {empty / (NAME + '.safetensors')} not found" in text
+    assert f"| {NAME} (" not in text and "| dense_sift (weight-free) | 160 |" in text
+    assert "not found" in capsys.readouterr().err
