@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 def object_names(spec: str) -> list[str]:
     """``--objects``: 'all', a count N (the first N default objects) or comma-separated names."""
     from .. import synthetic
-    from ..errors import InputMismatchError
+    from ..errors import InputMismatchError, suggest
 
     known = synthetic.list_objects()
     if spec == "all":
@@ -90,8 +90,9 @@ def object_names(spec: str) -> list[str]:
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
+        hint = suggest(unknown[0], known) if unknown else ""
         raise InputMismatchError(f"--objects {spec!r}: unknown object(s) {', '.join(unknown) or '(none given)'}; "
-                                 f"choose from {', '.join(known)}, 'all' or a count")
+                                 f"choose from {', '.join(known)}, 'all' or a count.{hint}")
     return names
 
 
