@@ -49,28 +49,20 @@ def _relink(link: Path, target_name: str) -> None:
     os.replace(tmp, link)
 
 
-def _save_module(path: Path, adapted, method: str, cfg: dict, feature: dict, metrics: dict, step: int,
-                 git_commit: str) -> None:
-    import inspect
-
-    extra = {"step": step, "git_commit": git_commit}
-    accepted = inspect.signature(save_checkpoint).parameters
-    kwargs = {k: v for k, v in extra.items() if k in accepted}
-    save_checkpoint(path, adapted, method, config=cfg, feature=feature, metrics=metrics, **kwargs)
-
-
 class CheckpointManager:
     def __init__(self, run_dir: Path, every: int = 0) -> None:
         self.root = Path(run_dir) / "checkpoints"
         self.every = int(every)
 
     def save(self, step: int, adapted, method: str, cfg: dict, feature: dict, metrics: dict,
-             state_tensors: dict[str, torch.Tensor], state_meta: dict[str, Any], git_commit: str = "",
+             state_tensors: dict[str, torch.Tensor], state_meta: dict[str, Any], git: dict[str, Any] | None = None,
              best: bool = False) -> Path:
         """Write the step folder (module first, trainer state last), then move the links."""
         folder = self.root / step_dir_name(step)
         folder.mkdir(parents=True, exist_ok=True)
-        _save_module(folder / MODEL_FILE, adapted, method, cfg, feature, metrics, step, git_commit)
+        git = git or {}
+        save_checkpoint(folder / MODEL_FILE, adapted, method, config=cfg, feature=feature, metrics=metrics, step=step,
+                        git_commit=git.get("commit"), git_dirty=git.get("dirty"))
         meta = dict(state_meta, step=step, method=method, module_sha1=file_sha1(folder / MODEL_FILE))
         write_state(folder / STATE_FILE, state_tensors, meta)
         _relink(self.root / "last", folder.name)

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,28 +25,20 @@ from typing import Any
 import torch
 
 from corrviz.core import __version__
+from corrviz.core.checkpoint import git_state
 from corrviz.core.errors import CorrvizError
 from corrviz.core.io import atomic_write, read_json, write_json
 
 from .config import to_yaml
-
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class RunFolderError(CorrvizError, ValueError):
     """A run folder is missing, incomplete, or belongs to another method."""
 
 
-def git_info(root: Path = SOURCE_ROOT) -> dict[str, Any]:
-    """The commit of the corrviz source tree and whether it has uncommitted changes."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
+def git_info() -> dict[str, Any]:
+    """The commit of the corrviz source tree and whether it has uncommitted changes (None outside git)."""
+    commit, dirty = git_state()
     return {"commit": commit, "dirty": dirty}
 
 

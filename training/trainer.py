@@ -32,7 +32,7 @@ from corrviz.core.progress import Progress
 from . import distributed as dist_
 from .checkpoints import CheckpointManager, load_checkpoint_folder
 from .config import ConfigError, compose, to_dict
-from .method import Method, TrainModel, get_method
+from .method import Method, StepOutput, TrainModel, get_method
 from .optim import EMA, build_optimizer, lr_factor, set_lr
 from .run import (
     MetricsLog,
@@ -139,6 +139,18 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
+def train_step(module: torch.nn.Module, opt: torch.optim.Optimizer, params: list[torch.nn.Parameter], batch: Any,
+               clip_grad: float, dev: torch.device, amp: bool) -> tuple[StepOutput, torch.Tensor]:
+    """One optimisation step: forward (bf16 autocast when ``amp``), backward, clipping, AdamW step."""
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+        out = module(batch)
+    opt.zero_grad(set_to_none=True)
+    out.loss.float().backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(params, clip_grad) if clip_grad > 0 else torch.zeros(())
+    opt.step()
+    return out, gnorm
+
+
 def train(method_name: str, config: str | Path | None = None, overrides: Sequence[str] = (),
           resume: str | Path | None = None, device: str | None = None, progress: Progress | None = None,
           verbose: bool = False) -> TrainResult:
@@ -235,7 +247,7 @@ def _train(method: Method, cfg: Any, resume_dir: Path | None, world: dist_.World
                 "schedule": {"kind": str(cfg.schedule.kind), "step": at}, "best": best, "best_step": best_step,
                 "best_metric": best_metric, "world_size": world.size, "batch_size": int(t.batch_size)}
         return ckpts.save(at, model.adapted, method.name, cfg_dict, dict(model.feature), eval_metrics, tensors,
-                          meta, git_commit=str(git.get("commit", "")), best=is_best)
+                          meta, git=git, best=is_best)
 
     total = int(t.steps)
     if progress is not None:
@@ -255,13 +267,7 @@ def _train(method: Method, cfg: Any, resume_dir: Path | None, world: dist_.World
             lr = set_lr(opt, step, cfg)
             items = sampler.next_batch(int(t.batch_size), world.rank, world.size)
             batch = data.collate([data.sample(i, rng) for i, rng in items])
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                out = train_module(batch)
-            opt.zero_grad(set_to_none=True)
-            out.loss.float().backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(params, float(cfg.optim.clip_grad)) \
-                if float(cfg.optim.clip_grad) > 0 else torch.zeros(())
-            opt.step()
+            out, gnorm = train_step(train_module, opt, params, batch, float(cfg.optim.clip_grad), dev, amp)
             if ema is not None:
                 ema.update(named)
             step += 1

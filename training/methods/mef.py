@@ -4,8 +4,9 @@ Model: the frozen backbone + LoRA rank 4 (A kaiming-uniform, B zero, no alpha sc
 of the last 4 blocks + one 3x3 conv D -> D on the patch grid (core heads ``lora`` and ``conv``).
 The conv starts as the identity (centre tap = I, bias 0), so with B = 0 the model at step 0 gives
 exactly the base model's features (a test checks it); the spec leaves the conv's init open.
-Features: the ``norm`` tap of the last block (the method trains on norm), sampled bilinearly at
-the points on the patch grid (centre-aligned), L2-normalised; similarity = cosine.
+Features: the ``norm`` tap of the last block (the method trains on norm) through core's
+differentiable path (:mod:`corrviz.core.train_features`), sampled bilinearly at the points on the
+patch grid (centre-aligned), L2-normalised; similarity = cosine.
 
 Loss: 1 - SmoothAP (temperature 0.01) per query point of view A over the candidates of view B:
 positives = candidates whose 3D surface point is within 5e-3 of the query's (the exact
@@ -27,6 +28,7 @@ from corrviz.core.backbones import create_backbone, get_config, weights_availabl
 from corrviz.core.errors import CorrvizError, DatasetError, WeightsNotFoundError
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
+from corrviz.core.train_features import TrainFeatures, sample_points
 
 from ..losses import smooth_ap_loss
 from ..method import Method, StepOutput, TrainModel, register_method
@@ -60,17 +62,6 @@ def identity_conv_(conv: torch.nn.Conv2d) -> None:
         conv.bias.zero_()
 
 
-def sample_points(feats: torch.Tensor, xy: torch.Tensor, canvas: int) -> torch.Tensor:
-    """Differentiable bilinear features (N, D) at canvas pixels ``xy`` (N, 2) of a (D, h, w) grid.
-
-    Patch-centre aligned: ``grid_sample`` with ``align_corners=False`` on normalised canvas
-    coordinates ``2 x / canvas - 1`` (cell ``j`` covers pixels ``[j s, (j + 1) s)``).
-    """
-    grid = (2.0 * xy / canvas - 1.0).to(feats.dtype).view(1, 1, -1, 2)
-    out = F.grid_sample(feats[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out[0, :, 0].T
-
-
 class MEFModel(TrainModel):
     def __init__(self, adapted: AdaptedBackbone, cfg: Any) -> None:
         super().__init__()
@@ -78,16 +69,20 @@ class MEFModel(TrainModel):
         m = cfg.model
         self.layer, self.facet, self.resolution = int(m.layer), str(m.facet), int(m.resolution)
         self.feature = {"layer": self.layer, "facet": self.facet, "resolution": self.resolution}
+        # images arrive at the model resolution (augmentation resamples them), so the canvas is the image
+        self.extract = TrainFeatures(adapted, self.resolution, "pad_center", self.layer, self.facet)
         self.temperature = float(cfg.loss.temperature)
         self.pos_radius, self.neg_radius = float(cfg.loss.pos_radius), float(cfg.loss.neg_radius)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.adapted.forward_features(images, self.layer, self.facet)
+        """Feature grids (B, D, h, w) of images (B, 3, R, R) at the trained tap, with gradients."""
+        return self.extract.features(images)[0]
 
     def pair_loss(self, fa: torch.Tensor, fb: torch.Tensor, item: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         dev = fa.device
-        q = F.normalize(sample_points(fa, item["q_xy"].to(dev), self.resolution).float(), dim=1)
-        c = F.normalize(sample_points(fb, item["c_xy"].to(dev), self.resolution).float(), dim=1)
+        t = self.extract.transform_for((self.resolution, self.resolution))
+        q = F.normalize(sample_points(fa[None], item["q_xy"].to(dev)[None], t)[0].float(), dim=1)
+        c = F.normalize(sample_points(fb[None], item["c_xy"].to(dev)[None], t)[0].float(), dim=1)
         with torch.no_grad():
             dist = torch.cdist(item["q_xyz"].to(dev), item["c_xyz"].to(dev))
             pos, neg = dist < self.pos_radius, dist > self.neg_radius
