@@ -1,6 +1,7 @@
 """Save main-window screenshots of each view: ``python scripts/screenshots.py OUTDIR`` (use xvfb-run).
 
-2-D matches, PCA overlay, 3-D point clouds, the sphere placeholder, a video track (2-D and 3-D), a
+2-D matches (with the colour bar and the layer list), PCA overlay, a grid of six images of mixed
+sizes (and its exported figure), 3-D point clouds, the sphere placeholder, a video track (2-D and 3-D), a
 mesh coloured by PCA, the real-sphere view of a sphere-mapper checkpoint and the evaluation tab,
 on built-in data (the demo pair, a panned astronaut video, a ball mesh) and, for the evaluation,
 PF-WILLOW from the shared data when present. The sphere mapper is a RANDOM-INIT checkpoint made
@@ -65,6 +66,25 @@ def write_random_sphere_mapper(path: Path, backbone: str = "test_dinov2_tiny") -
     bb = create_backbone(backbone)
     model = AdaptedBackbone(bb, [{"type": "sphere_mapper", "channels": bb.feature_dim(), "heads": 2}])
     return save_checkpoint(path, model, "sph-random-init", config={"note": "random init, untrained (screenshots)"})
+
+
+def write_mixed_images(folder: Path) -> list[Path]:
+    """Six photos of very different sizes (300x200 up to 2400x1600), for the 2-D grid shot."""
+    import cv2
+    from skimage import data
+
+    from corrviz.core.io import save_image
+
+    coffee = data.coffee()
+    images = {"astronaut_crop": data.astronaut()[40:240, 120:420], "chelsea": data.chelsea(), "coffee": coffee,
+              "rocket": data.rocket(), "astronaut": data.astronaut(),
+              "coffee_large": cv2.resize(coffee, (2400, 1600), interpolation=cv2.INTER_CUBIC)}
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, (name, rgb) in enumerate(images.items()):
+        paths.append(folder / f"{k}_{name}.png")
+        save_image(paths[-1], np.ascontiguousarray(rgb))
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +174,20 @@ def main(argv: list[str] | None = None) -> int:
         c.run_evaluation()
         wait_until(app, lambda: c.session.evaluation is not None and c.session.evaluation.state != "running", 300)
         shot("09_evaluation")
+    # Many images of mixed sizes: drawn at comparable size on a grid, lines routed between the cells.
+    c.set_sphere_checkpoint(None)
+    c.window.tabs.setCurrentIndex(TAB_2D)
+    c.session.set_options(replace(c.session.options, backbone="dense_sift", resolution=None))
+    c.open_paths([str(p) for p in write_mixed_images(tmp / "mixed")])
+    wait_until(app, lambda: len(c.session.images) == 6 and c.session.features is not None
+               and c.session.features.maps[0].backbone == "dense_sift", 300)
+    c.click_point(0, 150.0, 100.0)
+    wait_until(app, lambda: c.session.matches is not None and len(c.session.matches.matches) == 5)
+    shot("10_2d_grid")
+    if not args.quick:
+        fig = out / "11_2d_grid_figure.png"
+        c.export_figure(fig, dpi=110)
+        saved.append(fig)
     c.window.tabs.setCurrentIndex(TAB_2D)
     c.shutdown()
     c.window.close()

@@ -24,9 +24,9 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     """Round tick values inside [lo, hi]: steps of 1, 2 or 5 x 10^k, about ``target`` of them, ends included."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo] if math.isfinite(lo) else []
-    raw = (hi - lo) / max(target - 1, 1)
+    raw = (hi - lo) / max(target, 1)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw - 1e-12)
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw - 1e-12)
     first = math.ceil(lo / step - 1e-9) * step
     ticks = [round(first + k * step, 10) for k in range(int((hi - first) / step + 1e-9) + 1)]
     return [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
@@ -56,7 +56,11 @@ def paint_colorbar(p: QPainter, rect: QRectF, cmap: pg.ColorMap, lo: float, hi: 
     p.setBrush(Qt.BrushStyle.NoBrush)
     p.drawRect(strip)
     span = hi - lo if hi > lo else 1.0
-    for t in nice_ticks(lo, hi):
+    ticks = nice_ticks(lo, hi)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else span
+    # the ends are labelled too (the normalised range rarely ends on a round value)
+    ends = [v for v in (lo, hi) if all(abs(v - t) > 0.45 * step for t in ticks)]
+    for t in sorted(ticks + ends):
         y = strip.bottom() - (t - lo) / span * strip.height()
         p.drawLine(QPointF(strip.right(), y), QPointF(strip.right() + 4, y))
         p.drawText(QPointF(strip.right() + 6, y + 0.35 * fm.height()), tick_label(t, lo, hi))

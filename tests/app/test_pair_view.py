@@ -197,3 +197,13 @@ def test_layer_list_drives_each_layer(qtbot, make_controller, tmp_path):
     qtbot.waitUntil(lambda: c.session.matches is not None and len(c.session.matches.matches) == 2, timeout=20000)
     assert not view._slots[1].heat.isVisible() and view._lines[0].opacity() == pytest.approx(0.3)
     assert not view._points.isVisible()
+
+
+def test_colorbar_ticks_are_round_cosine_values():
+    from corrviz.app.widgets.colorbar import nice_ticks, tick_label
+
+    assert nice_ticks(-1.0, 1.0) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert nice_ticks(0.0, 0.93) == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert nice_ticks(0.31, 0.97) == [0.4, 0.6, 0.8]
+    assert [tick_label(v, -1, 1) for v in (-1.0, 0.0, 0.5)] == ["-1.0", "0.0", "0.5"]
+    assert tick_label(0.5, 0.31, 0.97) == "0.50"

@@ -28,7 +28,7 @@ def test_screenshots_script(tmp_path):
     stdout = run(["scripts/screenshots.py", str(out), "--quick", "--size", "1000x640"], tmp_path)
     shots = sorted(out.glob("*.png"))
     assert [p.stem for p in shots] == ["01_2d_matches", "02_pca_overlay", "03_3d_point_cloud",
-                                       "04_3d_sphere_placeholder", "08_3d_sphere_mapper"]
+                                       "04_3d_sphere_placeholder", "08_3d_sphere_mapper", "10_2d_grid"]
     assert str(shots[0]) in stdout
     img = QImage(str(shots[0]))
     assert (img.width(), img.height()) == (1000, 640)
