@@ -6,7 +6,13 @@ import torch
 from safetensors.torch import save_file
 
 from corrviz.core.backbones import create_backbone
-from corrviz.core.checkpoint import apply_checkpoint, git_state, read_checkpoint, save_checkpoint, state_digest
+from corrviz.core.checkpoint import (
+    apply_checkpoint,
+    git_state,
+    read_checkpoint,
+    save_checkpoint,
+    state_digest,
+)
 from corrviz.core.errors import CheckpointError, CheckpointMismatchError
 from corrviz.core.features import FeatureExtractor, FeatureOptions
 from corrviz.core.heads import AdaptedBackbone

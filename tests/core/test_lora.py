@@ -12,13 +12,13 @@ from corrviz.core.checkpoint import apply_checkpoint, save_checkpoint, state_dig
 from corrviz.core.features import FeatureCache, FeatureExtractor, FeatureOptions
 from corrviz.core.heads import AdaptedBackbone
 
-MEF = [{"type": "lora", "rank": 4, "last_blocks": 4, "targets": ["q", "v"]}, {"type": "conv", "channels": 384}]
+MEF = [{"type": "lora", "rank": 4, "last_blocks": 4, "targets": ["q", "v"]}, {"type": "conv", "channels": 192}]
 TAPS = [(None, None), (-1, "norm"), (-2, "key"), (-1, "query"), (-3, "value"), (7, "prenorm")]
 
 
 @pytest.fixture(scope="module")
 def vits():
-    return create_backbone("dino_vits16", pretrained=False)  # 12 blocks, D = 384, seeded random init
+    return create_backbone("vit_tiny_patch16_224", pretrained=False)  # 12 blocks, D = 192, seeded random init
 
 
 def _perturb(module: nn.Module, scale: float = 0.05) -> None:
@@ -29,7 +29,7 @@ def _perturb(module: nn.Module, scale: float = 0.05) -> None:
 
 
 def test_wrapping_never_modifies_the_callers_backbone(vits):
-    x = torch.rand(1, 3, 112, 112)
+    x = torch.rand(1, 3, 64, 64)
     before = {k: v.clone() for k, v in vits.state_dict().items()}
     with torch.no_grad():
         plain = vits.forward_features(x)
@@ -50,7 +50,7 @@ def test_wrapping_never_modifies_the_callers_backbone(vits):
 
 
 def test_zero_b_is_exactly_the_base_model_at_every_tap(vits):
-    x = torch.rand(2, 3, 112, 144)
+    x = torch.rand(1, 3, 64, 80)
     model = AdaptedBackbone(vits, MEF[:1])
     with torch.no_grad():
         for layer, facet in TAPS:
@@ -58,7 +58,7 @@ def test_zero_b_is_exactly_the_base_model_at_every_tap(vits):
 
 
 def test_lora_changes_only_its_blocks_and_only_q_and_v(vits):
-    x = torch.rand(1, 3, 112, 112)
+    x = torch.rand(1, 3, 64, 64)
     model = AdaptedBackbone(vits, MEF[:1])
     _perturb(model.heads)
     with torch.no_grad():
@@ -71,9 +71,9 @@ def test_lora_changes_only_its_blocks_and_only_q_and_v(vits):
         tokens = vits.forward_tokens(x, 7, "prenorm")[0]
         h = blk.norm1(tokens)
         ad = model.heads[0].adapters["8"]
-        q = h @ blk.attn.qkv.weight[:384].T + blk.attn.qkv.bias[:384] + (h @ ad.lora_a["q"].T) @ ad.lora_b["q"].T
+        q = h @ blk.attn.qkv.weight[:192].T + blk.attn.qkv.bias[:192] + (h @ ad.lora_a["q"].T) @ ad.lora_b["q"].T
         got = model.forward_features(x, 8, "query")
-        assert torch.allclose(got, q[:, 1:].transpose(1, 2).reshape(1, 384, 7, 7), atol=1e-5)
+        assert torch.allclose(got, q[:, 1:].transpose(1, 2).reshape(1, 192, 4, 4), atol=1e-5)
 
 
 def test_mef_checkpoint_holds_only_the_trainable_tensors(vits, tmp_path):
@@ -85,7 +85,7 @@ def test_mef_checkpoint_holds_only_the_trainable_tensors(vits, tmp_path):
     expected = sorted([f"heads.0.adapters.{b}.lora_{m}.{t}" for b in (8, 9, 10, 11) for m in "ab" for t in "qv"]
                       + ["heads.1.weight", "heads.1.bias"])
     assert names == expected and len(names) == 18
-    assert numel == 4 * 2 * (4 * 384 + 384 * 4) + 384 * 384 * 9 + 384
+    assert numel == 4 * 2 * (4 * 192 + 192 * 4) + 192 * 192 * 9 + 192
     assert set(model.trainable_state_dict()) == set(names)
 
 
@@ -150,3 +150,24 @@ def test_feature_cache_keys_on_the_weights_in_memory():
     ex.extract(img)
     ex.extract(img)
     assert ex.extractions == 4
+
+
+def test_mef_on_the_real_vit_tiny_starts_at_the_pretrained_model_and_saves_18_tensors(tmp_path):
+    """The real ImageNet-supervised ViT-Tiny/16 (not DINOv2): LoRA r4 q,v on blocks 8-11 + one conv."""
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "vit_tiny_patch16_224.safetensors"
+    if not weights.is_file():
+        pytest.skip(f"real ViT-Tiny weights not found at {weights}")
+    bb = create_backbone("vit_tiny_patch16_224", weights=weights)
+    model = AdaptedBackbone(bb, [MEF[0], {"type": "conv", "channels": 192}], feature={"layer": -1, "facet": "norm"})
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.base_view().forward_features(x, -1, "norm"), bb.forward_features(x, -1, "norm"))
+    path = save_checkpoint(tmp_path / "mef.safetensors", model, "mef", step=0)
+    with safe_open(str(path), framework="pt") as fh:
+        assert len(list(fh.keys())) == 18
+        assert sum(fh.get_tensor(k).numel() for k in fh.keys()) == 4 * 2 * 2 * 4 * 192 + 192 * 192 * 9 + 192  # noqa: SIM118
+    restored = apply_checkpoint(create_backbone("vit_tiny_patch16_224", weights=weights), path)
+    with torch.no_grad():
+        assert torch.equal(restored.forward_features(x), model.forward_features(x))
