@@ -102,13 +102,18 @@ def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tupl
                 args[-1:-1] = ["--limit", str(limit)]
             tag = f"{label}_{backbone}_{res}_{extra[1]}"
             args[-1:-1] = ["--tag", tag]
-            with contextlib.redirect_stdout(io.StringIO()):
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
                 rc = eval_main(args[1:])
-            if rc != 0:
-                raise SystemExit(f"{shlex.join(args)} failed with exit code {rc}")
-            result = json.loads((out / f"{tag}.json").read_text())
-            done.append({"bench": label, "backbone": backbone, "res": res, "cmd": shlex.join(args),
-                         "result": result})
+            row = {"bench": label, "backbone": backbone, "res": res, "cmd": shlex.join(args), "result": None}
+            if rc == 2 and "no evaluable item" in err.getvalue():  # e.g. a sample that lacks the images
+                row["error"] = err.getvalue().strip().splitlines()[-1]
+                print(f"results_table: {label}: {row['error'][:300]}", file=sys.stderr)
+            elif rc != 0:
+                raise SystemExit(f"{shlex.join(args)} failed with exit code {rc}:\n{err.getvalue()[-2000:]}")
+            else:
+                row["result"] = json.loads((out / f"{tag}.json").read_text())
+            done.append(row)
     return done
 
 
@@ -139,7 +144,7 @@ def _who(run: dict[str, Any]) -> str:
 
 def tables(runs: list[dict[str, Any]]) -> str:
     out: list[str] = []
-    by = {b: [r for r in runs if r["bench"] == b] for b, _, _, _ in RUNS}
+    by = {b: [r for r in runs if r["bench"] == b and r["result"] is not None] for b, _, _, _ in RUNS}
     if by["pfwillow"]:
         out += ["### PF-WILLOW (900 ordered pairs; PCK bbox = alpha x max side of the box around the target "
                 "keypoints; NN matcher)", "",
@@ -199,13 +204,17 @@ def tables(runs: list[dict[str, Any]]) -> str:
                 out.append(f"| {_who(r)} | {p['n_evaluated']} ({p['n_skipped']}) | {p['n_points']} | "
                            f"{_v(res, 'ape')} | " + " | ".join(_v(res, "pcdp", d) for d in (0.05, 0.1, 0.2)) + " |")
             out.append("")
+    failed = {r["bench"]: r for r in runs if r["result"] is None}
+    if failed:
+        out += ["### Not evaluable on this data", ""]
+        out += [f"- {b}: `{r['cmd']}` exits 2: {r['error'][:400]}" for b, r in failed.items()] + [""]
     out += ["### Commands", "", "Each row above came from exactly one of these (in this order):", "", "```"]
-    out += [r["cmd"] for r in runs] + ["```", ""]
+    out += [r["cmd"] for r in runs if r["result"] is not None] + ["```", ""]
     return "\n".join(out)
 
 
 def document(runs: list[dict[str, Any]], missing: list[str] | None = None) -> str:
-    p0 = runs[0]["result"]["protocol"] if runs else {}
+    p0 = next((r["result"]["protocol"] for r in runs if r["result"] is not None), {})
     missing = "".join(f"- Left out: {m}.\n" for m in missing or [])
     head = f"""# Zero-shot results on the shared real data
 

@@ -158,3 +158,18 @@ def test_results_table_rows_label_it_and_name_its_weights(tmp_path, monkeypatch,
     assert f"Left out: {NAME} at 224 px: not run, weights file {empty / (NAME + '.safetensors')} not found" in text
     assert f"| {NAME} (" not in text and "| dense_sift (weight-free) | 160 |" in text
     assert "not found" in capsys.readouterr().err
+
+
+def test_results_table_reports_a_benchmark_without_evaluable_items(tmp_path, monkeypatch):
+    """PF-PASCAL's sample here holds no pair with both images: the document says so instead of failing."""
+    data = WEIGHTS.parent / "data"
+    if not (data / "PF-PASCAL").is_dir():
+        pytest.skip(f"needs {data / 'PF-PASCAL'}")
+    monkeypatch.setenv("CORRVIZ_CACHE", str(tmp_path / "cache"))
+    doc = tmp_path / "results.md"
+    _results_table(["--data", str(data), "--out", str(tmp_path / "out"), "--limit", "2", "--backbone", "dense_sift:160",
+                    "--benchmark", "pfpascal", "--benchmark", "pfwillow", "--write", str(doc)], monkeypatch)
+    text = doc.read_text()
+    section = text.split("### Not evaluable on this data")[1].split("###")[0]
+    assert "- pfpascal: `corrviz-eval pfpascal" in section and "no evaluable item" in section
+    assert "| dense_sift (weight-free) | 160 |" in text.split("### PF-WILLOW")[1]
