@@ -64,8 +64,14 @@ class FigureMixin:
         last = self.settings.value(EXPORT_FOLDER_KEY, "") or self.settings.value("last_folder", "")
         return str(last) if last and Path(str(last)).is_dir() else str(Path.home())
 
-    def _remember_export_folder(self, path: Path) -> None:
-        self.settings.setValue(EXPORT_FOLDER_KEY, str(Path(path).resolve().parent))
+    def _export_and_remember(self, write) -> None:
+        """Run an export; on success its folder becomes the next dialogs' start, on failure say why."""
+        try:
+            out = write()
+        except (ValueError, OSError) as exc:
+            self.window.show_error("Export failed", str(exc))
+            return
+        self.settings.setValue(EXPORT_FOLDER_KEY, str(Path(out).resolve().parent))
 
     def ask_export_figure(self) -> None:
         p, _ = QFileDialog.getSaveFileName(self.window, "Export figure",
@@ -84,12 +90,7 @@ class FigureMixin:
         dpi, background, chosen = dialog.values()
         self.settings.setValue("export_dpi", dpi)
         self.settings.setValue("export_background", background)
-        try:
-            out = self.export_figure(p, dpi, background, chosen or None)
-        except (ValueError, OSError) as exc:
-            self.window.show_error("Export failed", str(exc))
-            return
-        self._remember_export_folder(out)
+        self._export_and_remember(lambda: self.export_figure(p, dpi, background, chosen or None))
 
     def ask_export_matches(self) -> None:
         p, _ = QFileDialog.getSaveFileName(self.window, "Export matches",
@@ -97,9 +98,4 @@ class FigureMixin:
                                            "CSV (*.csv);;JSON (*.json)")
         if not p:
             return
-        try:
-            out = self.export_matches(p)
-        except (ValueError, OSError) as exc:
-            self.window.show_error("Export failed", str(exc))
-            return
-        self._remember_export_folder(out)
+        self._export_and_remember(lambda: self.export_matches(p))

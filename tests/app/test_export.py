@@ -65,6 +65,17 @@ def drawn_view(qtbot):
     return view, pts + trg
 
 
+def matched_pair(qtbot, make_controller, tmp_path):
+    """A controller with the astronaut pair open, one point clicked and its matches and heatmap shown."""
+    c = make_controller()
+    src, trg, _ = astronaut_pair(tmp_path)
+    c.open_paths([str(src), str(trg)])
+    qtbot.waitUntil(lambda: c.session.features is not None, timeout=60000)
+    click_image(qtbot, c, 0, 200.0, 150.0)
+    qtbot.waitUntil(lambda: c.session.matches is not None and 1 in c.session.matches.heatmaps, timeout=20000)
+    return c
+
+
 def figure_xy(view, image: int, x: float, y: float) -> tuple[float, float]:
     """Where an image pixel lands in the exported figure (96 DPI)."""
     rect, _ = view.figure_regions()
@@ -126,13 +137,7 @@ def test_export_remembers_folder_and_matches_record_provenance(qtbot, make_contr
 
     from corrviz.app.widgets.export_dialog import FigureExportDialog
 
-    c = make_controller()
-    src, trg, _ = astronaut_pair(tmp_path)
-    c.open_paths([str(src), str(trg)])
-    qtbot.waitUntil(lambda: c.session.features is not None, timeout=60000)
-    click_image(qtbot, c, 0, 200.0, 150.0)
-    qtbot.waitUntil(lambda: c.session.matches is not None, timeout=20000)
-
+    c = matched_pair(qtbot, make_controller, tmp_path)
     suggested: list[str] = []
     answers = [str(tmp_path / "figs" / "one.png"), str(tmp_path / "figs" / "m.csv"), ""]
     (tmp_path / "figs").mkdir()
@@ -161,3 +166,19 @@ def test_export_remembers_folder_and_matches_record_provenance(qtbot, make_contr
     js = json.loads(c.export_matches(tmp_path / "figs" / "m.json").read_text())
     assert js["backbone"] == "dense_sift" and js["resolution"] == fm.options.resolution
     assert {"layer", "facet", "checkpoint", "canvas"} <= set(js) and len(js["matches"]) == 1
+
+
+def test_export_errors_before_writing(qtbot, tmp_path):
+    from corrviz.app.export import ExportError, export_figure
+    from corrviz.app.widgets.pair_view import PairView
+
+    view = PairView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    with pytest.raises(ExportError, match="empty"):
+        export_figure(view, tmp_path / "empty.png")
+    with pytest.raises(ExportError, match="fig.tif: choose a .png, .svg or .pdf"):
+        export_figure(view, tmp_path / "fig.tif")
+    with pytest.raises(ExportError, match="background"):
+        export_figure(view, tmp_path / "fig.png", background="black")
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary files left

@@ -11,8 +11,8 @@ from PyQt6.QtCore import Qt
 
 from corrviz.app.widgets.pair_layout import best_grid, layout_grid
 
-from .conftest import astronaut_pair, click_image
-from .test_export import as_array
+from .conftest import click_image
+from .test_export import as_array, matched_pair
 
 MIXED = [(300, 200), (6000, 4000), (200, 300), (640, 480), (500, 500), (1024, 256), (320, 240), (800, 600),
          (256, 512)]
@@ -133,12 +133,7 @@ def test_padding_cells_show_no_colour(qtbot, make_controller, tmp_path):
 def test_colorbar_shows_absolute_cosine(qtbot, make_controller, tmp_path):
     from corrviz.core.matching import similarity_map
 
-    c = make_controller()
-    src, trg, _ = astronaut_pair(tmp_path)
-    c.open_paths([str(src), str(trg)])
-    qtbot.waitUntil(lambda: c.session.features is not None, timeout=60000)
-    click_image(qtbot, c, 0, 200.0, 150.0)
-    qtbot.waitUntil(lambda: c.session.matches is not None and 1 in c.session.matches.heatmaps, timeout=20000)
+    c = matched_pair(qtbot, make_controller, tmp_path)
     view, layers = c.window.pair_view, c.window.layers
     assert view.colorbar.isVisible() and (view.colorbar.lo, view.colorbar.hi) == (-1.0, 1.0)
     slot = view._slots[1]
@@ -174,12 +169,7 @@ def test_colorbar_shows_absolute_cosine(qtbot, make_controller, tmp_path):
 
 @pytest.mark.gui
 def test_layer_list_drives_each_layer(qtbot, make_controller, tmp_path):
-    c = make_controller()
-    src, trg, _ = astronaut_pair(tmp_path)
-    c.open_paths([str(src), str(trg)])
-    qtbot.waitUntil(lambda: c.session.features is not None, timeout=60000)
-    click_image(qtbot, c, 0, 200.0, 150.0)
-    qtbot.waitUntil(lambda: c.session.matches is not None and 1 in c.session.matches.heatmaps, timeout=20000)
+    c = matched_pair(qtbot, make_controller, tmp_path)
     view, layers = c.window.pair_view, c.window.layers
     qtbot.mouseClick(layers.visible["heatmap"], Qt.MouseButton.LeftButton)
     assert not view._slots[1].heat.isVisible() and not view.colorbar.isVisible()
