@@ -181,10 +181,9 @@ def apply_checkpoint(backbone: Backbone, path: str | os.PathLike, strict_base: b
     if legacy:
         warnings.warn(f"{path}: old-format checkpoint also stores {len(legacy)} frozen base tensors; they are "
                       "ignored (the backbone keeps its own weights)", RuntimeWarning, stacklevel=2)
-    state = {k[len("heads."):]: v for k, v in tensors.items() if k.startswith("heads.") and k not in legacy}
     try:
-        model.heads.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise CheckpointMismatchError(f"{path}: weights do not fit the modules it declares ({str(exc)[:200]})") from None
+        model.load_trainable_state_dict({k: v for k, v in tensors.items() if k not in legacy})
+    except ValueError as exc:
+        raise CheckpointMismatchError(f"{path}: weights do not fit the modules it declares ({exc})") from None
     model.eval().requires_grad_(False)
     return model

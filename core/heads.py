@@ -217,7 +217,8 @@ class AdaptedBackbone(Backbone):
     trained on (``layer``/``facet``); when given it is the default tap and any other tap is refused.
 
     API for trainers (stable names): :meth:`trainable_parameters`, :meth:`trainable_state_dict`
-    (exactly the tensors a checkpoint stores, keys ``heads.<i>.<param>``), :meth:`forward_features`
+    (exactly the tensors a checkpoint stores, keys ``heads.<i>.<param>``) and its inverse
+    :meth:`load_trainable_state_dict`, :meth:`forward_features`
     (differentiable: no inference mode inside), :meth:`forward_taps`, :attr:`kind`.
     """
 
@@ -249,6 +250,16 @@ class AdaptedBackbone(Backbone):
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """The tensors of the added modules only (what a checkpoint stores), keyed ``heads.<i>.<param>``."""
         return {f"heads.{k}": v for k, v in self.heads.state_dict().items()}
+
+    def load_trainable_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`trainable_state_dict` (strict: every module tensor, no others); ValueError otherwise."""
+        bad = [k for k in tensors if not k.startswith("heads.")]
+        if bad:
+            raise ValueError(f"not a module tensor: {', '.join(bad[:5])} (keys start with 'heads.')")
+        try:
+            self.heads.load_state_dict({k[len("heads."):]: v for k, v in tensors.items()}, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"tensors do not fit the modules ({str(exc)[:300]})") from None
 
     @property
     def kind(self) -> str:

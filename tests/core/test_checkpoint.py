@@ -104,6 +104,25 @@ def test_other_base_weights_are_refused_with_both_digests(tmp_path):
         apply_checkpoint(other, path, strict_base=False)
 
 
+def test_tensors_that_do_not_fit_the_declared_modules_are_refused(tmp_path):
+    import json
+
+    model = _adapted()
+    tensors = {k: v.contiguous() for k, v in model.trainable_state_dict().items()}
+    meta = read_checkpoint(save_checkpoint(tmp_path / "ok.safetensors", model, "mef"))[1]
+    extra = dict(tensors, **{"heads.1.extra": torch.zeros(3)})
+    missing = {k: v for k, v in tensors.items() if k != "heads.1.bias"}
+    for name, bad in (("extra", extra), ("missing", missing)):
+        save_file(bad, str(tmp_path / f"{name}.safetensors"), metadata={"corrviz": json.dumps(meta)})
+        with pytest.raises(CheckpointMismatchError, match="do not fit the modules"):
+            apply_checkpoint(create_backbone("test_dinov2_tiny"), tmp_path / f"{name}.safetensors")
+    other = _adapted()
+    other.load_trainable_state_dict(tensors)
+    assert all(torch.equal(other.trainable_state_dict()[k], v) for k, v in tensors.items())
+    with pytest.raises(ValueError, match="not a module tensor: inner.x"):
+        other.load_trainable_state_dict({"inner.x": torch.zeros(1)})
+
+
 def test_foreign_and_corrupt_files_are_explained(tmp_path):
     plain = tmp_path / "weights.safetensors"
     save_file({"w": torch.zeros(2)}, str(plain))
