@@ -103,7 +103,7 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
             feats = model.features(images)
         feats.float().sum().backward()
     flops = fc.get_total_flops()
-    return {"backbone": backbone, "px": resolution, "weights": "pretrained" if pretrained else "random init",
+    return {"backbone": backbone, "px": resolution, "weights": "pretrained" if pretrained else "random-init",
             "step_s": step_s, "bare_s": bare_s, "ratio": step_s / bare_s, "gflop": flops / 1e9,
             "gflops": flops / 1e9 / bare_s, "queries": len(fixed[0]["q_xy"]), "candidates": len(fixed[0]["c_xy"])}
 
