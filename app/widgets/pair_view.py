@@ -85,6 +85,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self._slots: list[_ImageSlot] = []
         self._layout_state: GridLayout = layout_grid([], 1, 1)
         self._grid: tuple[int, int] = (1, 1)
+        self._laid_out_for = (0.0, 0.0)  # view size of the current layout (titles and gutters are in pixels)
         self._drawn: tuple[list[DrawPoint], list[DrawPoint], list[DrawLine], list[DrawLine]] = ([], [], [], [])
         self.layers: dict[str, LayerStyle] = {"pca": LayerStyle(True, 0.5), "heatmap": LayerStyle(True, 0.6),
                                               "lines": LayerStyle(True, 1.0), "points": LayerStyle(True, 1.0)}
@@ -104,6 +105,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self._hint.setZValue(30)
         self.vb.addItem(self._hint)
         self.scene().sigMouseClicked.connect(self._on_click)
+        self.vb.sigResized.connect(lambda _vb: self._layout())  # e.g. when the colour bar appears
 
     # -- images and layout --------------------------------------------------------------------------
     def set_images(self, images: list[np.ndarray], names: list[str]) -> None:
@@ -133,9 +135,11 @@ class PairView(pg.GraphicsLayoutWidget):
         sizes = [(s.width, s.height) for s in self._slots]
         view_w, view_h = self._view_size()
         grid = best_grid(sizes, view_w, view_h)
-        if grid == self._grid and not force:
+        lw, lh = self._laid_out_for
+        same_size = abs(view_w - lw) <= 0.02 * lw and abs(view_h - lh) <= 0.02 * lh
+        if grid == self._grid and same_size and not force:
             return
-        self._grid = grid
+        self._grid, self._laid_out_for = grid, (view_w, view_h)
         self._layout_state = layout_grid(sizes, view_w, view_h, grid)
         for k, slot in enumerate(self._slots):
             rect = self.image_rect(k)

@@ -86,6 +86,13 @@ def test_many_images_grid_in_the_view(qtbot):
                     np.interp(np.linspace(0, 4, 800), np.arange(5), ys), strict=True):
         hit = view.image_at(x, y)
         assert hit is None or hit[0] in (0, 5)
+    # a resized view is laid out again: the title bands stay TITLE_PX screen pixels tall
+    from corrviz.app.widgets.pair_layout import TITLE_PX
+
+    view.resize(1600, 420)
+    qtbot.waitUntil(lambda: view.grid()[0] == 1, timeout=5000)
+    px_per_unit = view.vb.sceneBoundingRect().width() / (view.vb.viewRange()[0][1] - view.vb.viewRange()[0][0])
+    assert view._layout_state.title * px_per_unit == pytest.approx(TITLE_PX, rel=0.05)
     # clicks still land on the right image pixel after scaling
     assert view.image_at(*view.to_scene(1, 2500.0, 1500.0)) == (1, pytest.approx(2500.0), pytest.approx(1500.0))
 
