@@ -284,7 +284,8 @@ def test_a_folder_of_stray_pngs_is_not_a_dataset(tmp_path: Path, capsys: pytest.
 
 def test_help_texts_have_no_rest_markup_and_the_backbone_count_is_the_list(capsys) -> None:  # type: ignore[no-untyped-def]
     from corrviz.core.backbones import get_config, list_backbones
-    from corrviz.core.commands import data, eval as eval_cmd, match
+    from corrviz.core.commands import data, match
+    from corrviz.core.commands import eval as eval_cmd
     from corrviz.core.errors import CorrvizError
 
     for parser in (match.build_parser(), eval_cmd.build_parser(), data._parser()):
