@@ -110,8 +110,7 @@ class LoRA(nn.Module):
         for key, adapter in self.adapters.items():
             blk = _shallow(blocks[int(key)])
             attn = _shallow(blk.attn)
-            qkv = attn.qkv
-            attn.qkv = _QKVWithLoRA(qkv.base if isinstance(qkv, _QKVWithLoRA) else qkv, adapter)
+            attn.qkv = _QKVWithLoRA(attn.qkv, adapter)  # on top of any LoRA an earlier view added
             blk.attn = attn
             blocks[int(key)] = blk
         model.blocks = blocks

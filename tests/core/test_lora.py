@@ -171,3 +171,17 @@ def test_mef_on_the_real_vit_tiny_starts_at_the_pretrained_model_and_saves_18_te
     restored = apply_checkpoint(create_backbone("vit_tiny_patch16_224", weights=weights), path)
     with torch.no_grad():
         assert torch.equal(restored.forward_features(x), model.forward_features(x))
+
+
+def test_two_lora_modules_on_one_block_add_up():
+    bb = create_backbone("test_dinov2_tiny")
+    one = AdaptedBackbone(bb, [{"type": "lora", "rank": 2, "last_blocks": 1}])
+    two = AdaptedBackbone(bb, [{"type": "lora", "rank": 2, "last_blocks": 1}, {"type": "lora", "rank": 2, "last_blocks": 1}])
+    _perturb(one.heads)
+    with torch.no_grad():
+        for head in two.heads:  # the same update, split in halves over the two modules
+            for name, p in head.named_parameters():
+                src = dict(one.heads[0].named_parameters())[name]
+                p.copy_(src * 0.5 if "lora_b" in name else src)
+        x = torch.rand(1, 3, 56, 56)
+        assert torch.allclose(two.forward_features(x, -1, "query"), one.forward_features(x, -1, "query"), atol=1e-6)
