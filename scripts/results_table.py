@@ -142,11 +142,34 @@ def _who(run: dict[str, Any]) -> str:
     return f"{_label(p)} | {p['resolution']} | {p['layer']}/{p['facet']}"
 
 
-def tables(runs: list[dict[str, Any]]) -> str:
+def generic_command(cmd: str) -> str:
+    """A row's command with BACKBONE / PX for the backbone and resolution, without weights, output and tag."""
+    args, out, skip = shlex.split(cmd), [], 0
+    for i, a in enumerate(args):
+        if skip:
+            skip -= 1
+            continue
+        if a in ("--weights", "--out", "--tag", "--limit"):
+            skip = 1
+            continue
+        if a == "--quiet":
+            continue
+        out.append({"--backbone": "BACKBONE", "--resolution": "PX"}.get(args[i - 1], a) if i else a)
+    return " ".join(out)
+
+
+def tables(runs: list[dict[str, Any]], only: tuple[str, ...] | None = None, commands: bool = True) -> str:
+    """Markdown tables of the runs; ``only`` some benchmarks; ``commands=False``: a generic command above
+    each table instead of the list of exact commands at the end (the README's form)."""
     out: list[str] = []
-    by = {b: [r for r in runs if r["bench"] == b and r["result"] is not None] for b, _, _, _ in RUNS}
+    by = {b: [r for r in runs if r["bench"] == b and r["result"] is not None and (only is None or b in only)]
+          for b, _, _, _ in RUNS}
+
+    def above(label: str) -> list[str]:
+        return [] if commands else [f"`{generic_command(by[label][0]['cmd'])}`", ""]
+
     if by["pfwillow"]:
-        out += ["### PF-WILLOW (900 ordered pairs; PCK bbox = alpha x max side of the box around the target "
+        out += above("pfwillow") + ["### PF-WILLOW (900 ordered pairs; PCK bbox = alpha x max side of the box around the target "
                 "keypoints; NN matcher)", "",
                 "| backbone (weights) | px | layer/facet | pairs | " + " | ".join(
                     f"@{a} {agg}" for a in (0.05, 0.1, 0.15) for agg in ("kp", "img", "macro")) + " |",
@@ -158,7 +181,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
             out.append(f"| {_who(r)} | {res['protocol']['n_evaluated']} | " + " | ".join(cells) + " |")
         out.append("")
     if by["spair"]:
-        out += ["### SPair-71k test, pairs whose images are present (PCK@0.1 bbox, NN; KAP@0.1)", "",
+        out += above("spair") + ["### SPair-71k test, pairs whose images are present (PCK@0.1 bbox, NN; KAP@0.1)", "",
                 "| backbone (weights) | px | layer/facet | pairs (skipped) | per-kp | per-img | macro | "
                 "small | medium | large | KAP@0.1 (pairs) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in by["spair"]:
@@ -171,7 +194,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
     for bench, title in (("ap10k", "AP-10K (all pair kinds present: one cross-family pair)"),
                          ("pfpascal", "PF-PASCAL test pairs (PCK img)")):
         if by[bench]:
-            out += [f"### {title}", "", "| backbone (weights) | px | layer/facet | pairs (skipped) | "
+            out += above(bench) + [f"### {title}", "", "| backbone (weights) | px | layer/facet | pairs (skipped) | "
                     "PCK@0.1 bbox per-kp | PCK@0.1 img per-kp |", "|---|---|---|---|---|---|"]
             for r in by[bench]:
                 res, p = r["result"], r["result"]["protocol"]
@@ -180,7 +203,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
                            f"{_v(res, 'pck', 0.1, 'img', 'per_keypoint')} |")
             out.append("")
     if by["badja"]:
-        out += ["### BADJA over DAVIS frames (horsejump-high, the one sequence with frames; soft-argmax within "
+        out += above("badja") + ["### BADJA over DAVIS frames (horsejump-high, the one sequence with frames; soft-argmax within "
                 "35 px, query = first visible annotated frame)", "",
                 "| backbone (weights) | px | layer/facet | clips (skipped) | queries | PCK@0.2 sqrt(area) | "
                 "delta_avg | AJ | OA |", "|---|---|---|---|---|---|---|---|---|"]
@@ -193,7 +216,7 @@ def tables(runs: list[dict[str, Any]]) -> str:
     for label, title in (("multiview_default", "corrviz's default objects (procedural, exact ground truth)"),
                          ("multiview_meshes", "the real meshes in shared/data/meshes")):
         if by[label]:
-            out += [f"### Multi-view APE / PCDP on {title}", "",
+            out += above(label) + [f"### Multi-view APE / PCDP on {title}", "",
                     "42 views at 512 px (icosphere directions, distance 2, focal 560 px, black background); per "
                     "object 12 view pairs within 60 degrees, 200 object pixels of view A visible in view B per "
                     "pair (seeded); NN over the object cells of view B; APE in % of min(W, H), lower is better.",
@@ -204,6 +227,8 @@ def tables(runs: list[dict[str, Any]]) -> str:
                 out.append(f"| {_who(r)} | {p['n_evaluated']} ({p['n_skipped']}) | {p['n_points']} | "
                            f"{_v(res, 'ape')} | " + " | ".join(_v(res, "pcdp", d) for d in (0.05, 0.1, 0.2)) + " |")
             out.append("")
+    if not commands:
+        return "\n".join(out)
     failed = {r["bench"]: r for r in runs if r["result"] is None}
     if failed:
         out += ["### Not evaluable on this data", ""]
@@ -252,6 +277,45 @@ percentages. Full protocol, common to every row unless the row says otherwise:
     return head + tables(runs) + "\n## Published numbers (methods.md section 7) and what differs\n\n" + PUBLISHED
 
 
+README_HEADING = "## Results on the shared real data (zero-shot)"
+README_BENCHES = ("pfwillow", "spair", "badja", "multiview_default", "multiview_meshes")
+
+
+def readme_section(runs: list[dict[str, Any]], weights_dir: str, argv: list[str]) -> str:
+    """The README's results section: what the rows are, the command that regenerates it, the tables."""
+    tiny = f"{weights_dir}/vit_tiny_patch16_224.safetensors"
+    return f"""{README_HEADING}
+
+No self-supervised foundation-model weights (DINOv2, DINO, CLIP, MAE) can be had on the machine these
+numbers were made on. The rows are the weight-free backbones (dense SIFT, DAISY), the one real
+pretrained net, `vit_tiny_patch16_224`, an **ImageNet-supervised ViT-Tiny/16 classifier, not DINOv2**
+(timm's AugReg weights, `{weights_dir}`), at 224 and 448 px, and a random-init ViT as a floor.
+They check the whole pipeline on real data in the original formats. With DINOv2 weights in
+`$CORRVIZ_WEIGHTS`, the same commands give the papers' protocol (e.g. `--backbone dinov2_vitb14
+--resolution 840`). Numbers are percentages. All of them, with the full protocol, the published
+numbers of the method spec beside them and what differs (weights, subset size), are in
+[docs/results.md](docs/results.md); this section and that file are regenerated by:
+
+```bash
+.venv/bin/python scripts/results_table.py {shlex.join(argv)}
+```
+
+Each row below is one `corrviz-eval` run; the command above each table has `BACKBONE` and `PX` for
+the row's backbone and resolution (px column); the ViT-Tiny rows add `--weights {tiny}`.
+
+""" + tables(runs, only=README_BENCHES, commands=False)
+
+
+def replace_section(text: str, heading: str, section: str) -> str:
+    """``text`` with the section under ``heading`` (up to the next ``## `` heading) replaced."""
+    if heading not in text:
+        raise SystemExit(f"results_table: the README has no {heading!r} section to replace")
+    before, rest = text.split(heading, 1)
+    nxt = rest.find("\n## ")
+    after = rest[nxt + 1:] if nxt >= 0 else ""
+    return before + section.rstrip("\n") + "\n" + ("\n" + after if after else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DEFAULT_DATA), help="shared data root [../shared/data]")
@@ -262,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backbone", action="append", default=None, help="only these backbones (name or name:px)")
     p.add_argument("--benchmark", action="append", default=None, help="only these benchmarks")
     p.add_argument("--write", default=None, help="also write the full markdown document here")
-    args = p.parse_args(argv)
+    p.add_argument("--readme", default=None, help="also replace the README's results section in this file")
+    raw = sys.argv[1:] if argv is None else list(argv)
+    args = p.parse_args(raw)
     backbones = BACKBONES
     if args.backbone:
         known = dict(BACKBONES)
@@ -280,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
 
         with atomic_write(args.write, "w") as fh:
             fh.write(text)
+    if args.readme:
+        from corrviz.core.io import atomic_write
+
+        readme = Path(args.readme)
+        new = replace_section(readme.read_text(), README_HEADING, readme_section(runs, args.weights_dir, raw))
+        with atomic_write(readme, "w") as fh:
+            fh.write(new)
     return 0
 
 

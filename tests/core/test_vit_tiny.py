@@ -141,11 +141,18 @@ def test_results_table_rows_label_it_and_name_its_weights(tmp_path, monkeypatch,
     if not (WEIGHTS / f"{NAME}.safetensors").is_file() or not (data / "PF-WILLOW").is_dir():
         pytest.skip(f"needs {WEIGHTS / (NAME + '.safetensors')} and {data / 'PF-WILLOW'}")
     monkeypatch.setenv("CORRVIZ_CACHE", str(tmp_path / "cache"))
-    doc = tmp_path / "results.md"
+    doc, readme = tmp_path / "results.md", tmp_path / "README.md"
+    readme.write_text("# x\n\n## Results on the shared real data (zero-shot)\n\nold table\n\n## Next\n\nkept\n")
     _results_table(["--data", str(data), "--weights-dir", str(WEIGHTS), "--out", str(tmp_path / "out"),
                     "--limit", "2", "--backbone", f"{NAME}:224", "--backbone", "dense_sift:160",
-                    "--benchmark", "pfwillow", "--write", str(doc)], monkeypatch)
+                    "--benchmark", "pfwillow", "--write", str(doc), "--readme", str(readme)], monkeypatch)
     text = doc.read_text()
+    section = readme.read_text().split("## Results on the shared real data (zero-shot)")[1]
+    assert "old table" not in section and section.endswith("\n\n## Next\n\nkept\n")
+    assert f"`corrviz-eval pfwillow --data {data / 'PF-WILLOW'} --backbone BACKBONE --resolution PX --matcher nn`" \
+        in section
+    assert f"| {NAME} (pretrained: ImageNet-supervised ViT-Tiny/16 (not DINOv2)) | 224 |" in section
+    assert "not DINOv2" in section.split("###")[0] and "--readme" in section
     assert f"| {NAME} (pretrained: ImageNet-supervised ViT-Tiny/16 (not DINOv2)) | 224 | 11/prenorm | 2 |" in text
     assert f"--backbone {NAME} --resolution 224 --weights {WEIGHTS / (NAME + '.safetensors')}" in text
     assert "| dense_sift (weight-free) | 160 |" in text
