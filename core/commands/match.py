@@ -137,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
                                "weights": backbone.weights_source, "checkpoint": args.checkpoint,
                                "position_interpolation": backbone.config.pos_interpolation,
                                "options": ex.options.to_dict(), "matcher": args.matcher,
-                               "matches": matches.to_records()})
+                               "matches": matches.to_records(),
+                               **({"demo_pck_img": {str(a): v for a, v in score.pck.items()},
+                                   "demo_pck_points": score.n_points} if score is not None else {})})
         console.print(f"wrote {args.json}")
     if args.out:
         content = (None, demo.target_content()) if demo is not None else (None, None)

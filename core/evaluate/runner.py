@@ -149,7 +149,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     n_available = len(records)
     if not records:  # before any model is built or feature extracted
         raise DatasetError(nothing_evaluable(bench.name, ds.root, [Skip(i.item_id, i.reason, "loader")
-                                                                   for i in ds.incomplete()]))
+                                                                   for i in ds.incomplete()], dataset_options))
     if limit is not None:
         records = records[:limit]
     skipped: list[Skip] = [Skip(i.item_id, i.reason, "loader") for i in ds.incomplete()]
@@ -242,11 +242,14 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
     return result
 
 
-def nothing_evaluable(benchmark: str, root: str | Path, skipped: Sequence[Skip], n_reasons: int = 3) -> str:
-    """The error of a run with no evaluable item: the root and the first few reasons."""
+def nothing_evaluable(benchmark: str, root: str | Path, skipped: Sequence[Skip],
+                      options: dict[str, Any] | None = None, n_reasons: int = 3) -> str:
+    """The error of a run with no evaluable item: the root, the filters and the first few reasons."""
     head = f"{benchmark}: {root} yields no evaluable item"
+    if options:
+        head += " with " + ", ".join(f"{k}={v}" for k, v in options.items())
     if not skipped:
-        return f"{head} (is it the dataset's root folder?)"
+        return f"{head} ({'check the filter values' if options else 'is it the dataset root folder?'})"
     reasons = "; ".join(f"{s.item_id}: {s.reason}" for s in skipped[:n_reasons])
     more = f" (and {len(skipped) - n_reasons} more)" if len(skipped) > n_reasons else ""
     return f"{head}; {len(skipped)} skipped, first: {reasons}{more}"

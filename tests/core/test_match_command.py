@@ -1,6 +1,7 @@
 """``corrviz-match`` end to end on the demo pair and on files, with the weight-free fallback."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ def test_demo_pair_fallback_figure_and_json(tmp_path, capsys):
     assert "PCK@0.05 (image)" in out.out
     data = json.loads(js.read_text())
     assert data["backbone"] == "dense_sift" and len(data["matches"]) > 50
+    pck = float(re.search(r"PCK@0.1 \(image\) = ([\d.]+)", out.out).group(1))
+    assert data["demo_pck_img"]["0.1"] == pytest.approx(pck, abs=5e-4) and data["demo_pck_points"] > 50
     with Image.open(fig) as im:
         assert im.size[0] > 500 and im.size[1] > 400
 
