@@ -88,7 +88,10 @@ def available(backbones: tuple[tuple[str, int], ...], weights_dir: Path) -> tupl
 
 
 def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tuple[str, int], ...],
-            benchmarks: set[str] | None, weights_dir: Path = DEFAULT_WEIGHTS) -> list[dict[str, Any]]:
+            benchmarks: set[str] | None, weights_dir: Path = DEFAULT_WEIGHTS,
+            reuse: set[str] | None = None) -> list[dict[str, Any]]:
+    """Run every (benchmark, backbone) through corrviz-eval; ``reuse``: backbones whose earlier JSON in
+    ``out`` (same tag, same limit) is taken as it is instead of running again."""
     from corrviz.core.commands.eval import main as eval_main
 
     done: list[dict[str, Any]] = []
@@ -102,10 +105,16 @@ def run_all(data_root: Path, out: Path, limit: int | None, backbones: tuple[tupl
                 args[-1:-1] = ["--limit", str(limit)]
             tag = f"{label}_{backbone}_{res}_{extra[1]}"
             args[-1:-1] = ["--tag", tag]
+            row = {"bench": label, "backbone": backbone, "res": res, "cmd": shlex.join(args), "result": None}
+            old = out / f"{tag}.json"
+            if reuse and backbone in reuse and old.is_file():
+                result = json.loads(old.read_text())
+                if result["protocol"].get("limit") == limit:
+                    done.append(dict(row, result=result))
+                    continue
             err = io.StringIO()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
                 rc = eval_main(args[1:])
-            row = {"bench": label, "backbone": backbone, "res": res, "cmd": shlex.join(args), "result": None}
             if rc == 2 and "no evaluable item" in err.getvalue():  # e.g. a sample that lacks the images
                 row["error"] = err.getvalue().strip().splitlines()[-1]
                 print(f"results_table: {label}: {row['error'][:300]}", file=sys.stderr)
@@ -284,6 +293,7 @@ README_BENCHES = ("pfwillow", "spair", "badja", "multiview_default", "multiview_
 def readme_section(runs: list[dict[str, Any]], weights_dir: str, argv: list[str]) -> str:
     """The README's results section: what the rows are, the command that regenerates it, the tables."""
     tiny = f"{weights_dir}/vit_tiny_patch16_224.safetensors"
+    argv = [a for i, a in enumerate(argv) if a != "--reuse" and (i == 0 or argv[i - 1] != "--reuse")]
     return f"""{README_HEADING}
 
 No self-supervised foundation-model weights (DINOv2, DINO, CLIP, MAE) can be had on the machine these
@@ -327,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--benchmark", action="append", default=None, help="only these benchmarks")
     p.add_argument("--write", default=None, help="also write the full markdown document here")
     p.add_argument("--readme", default=None, help="also replace the README's results section in this file")
+    p.add_argument("--reuse", action="append", default=None, metavar="BACKBONE",
+                   help="take this backbone's runs from the JSON files already in --out (same tag and limit)")
     raw = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(raw)
     backbones = BACKBONES
@@ -338,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     for m in missing:
         print(f"results_table: {m}", file=sys.stderr)
     runs = run_all(Path(args.data), Path(args.out), args.limit, backbones,
-                   set(args.benchmark) if args.benchmark else None, Path(args.weights_dir))
+                   set(args.benchmark) if args.benchmark else None, Path(args.weights_dir),
+                   set(args.reuse) if args.reuse else None)
     text = document(runs, missing)
     print(text)
     if args.write:

@@ -180,3 +180,24 @@ def test_results_table_reports_a_benchmark_without_evaluable_items(tmp_path, mon
     section = text.split("### Not evaluable on this data")[1].split("###")[0]
     assert "- pfpascal: `corrviz-eval pfpascal" in section and "no evaluable item" in section
     assert "| dense_sift (weight-free) | 160 |" in text.split("### PF-WILLOW")[1]
+
+
+def test_results_table_reuse_takes_the_earlier_json_of_the_same_run(tmp_path, monkeypatch):
+    data = WEIGHTS.parent / "data"
+    if not (data / "PF-WILLOW").is_dir():
+        pytest.skip(f"needs {data / 'PF-WILLOW'}")
+    monkeypatch.setenv("CORRVIZ_CACHE", str(tmp_path / "cache"))
+    out, doc = tmp_path / "out", tmp_path / "results.md"
+    base = ["--data", str(data), "--out", str(out), "--backbone", "dense_sift:160", "--benchmark", "pfwillow",
+            "--write", str(doc)]
+    _results_table([*base, "--limit", "2"], monkeypatch)
+    js = out / "pfwillow_dense_sift_160_nn.json"
+    run = json.loads(js.read_text())
+    for r in run["results"]:
+        if r["metric"] == "pck" and r["alpha"] == 0.05 and r["category"] == "all":
+            r["value"] = 0.4321  # a marker no real run of 2 pairs x 10 keypoints gives
+    js.write_text(json.dumps(run))
+    _results_table([*base, "--limit", "2", "--reuse", "dense_sift"], monkeypatch)
+    assert "| 43.2 | 43.2 | 43.2 |" in doc.read_text()
+    _results_table([*base, "--limit", "3", "--reuse", "dense_sift"], monkeypatch)  # another limit: run again
+    assert "43.2" not in doc.read_text() and "| dense_sift (weight-free) | 160 | 0/prenorm | 3 |" in doc.read_text()
