@@ -103,6 +103,28 @@ def test_svg_markers_are_vector_and_match_png(drawn_view, tmp_path):
         assert tuple(png[y, x, :3]) != (255, 255, 255)
 
 
+def test_pdf_is_vector_and_matches_png(drawn_view, tmp_path):
+    from PyQt6.QtCore import QSize
+    from PyQt6.QtPdf import QPdfDocument
+
+    from corrviz.app.export import export_figure
+
+    view, marks = drawn_view
+    png = as_array(QImage(str(export_figure(view, tmp_path / "fig.png", dpi=96))))
+    doc = QPdfDocument(None)
+    doc.load(str(export_figure(view, tmp_path / "fig.pdf", dpi=300)))
+    assert doc.pageCount() == 1
+    page = doc.pagePointSize(0)  # the on-screen size: w / 96 inches
+    assert page.width() == pytest.approx(png.shape[1] * 72 / 96, abs=1) and page.height() == pytest.approx(
+        png.shape[0] * 72 / 96, abs=1)
+    pdf = as_array(doc.render(0, QSize(png.shape[1], png.shape[0])))
+    diff = np.abs(png[..., :3].astype(int) - pdf[..., :3].astype(int)).max(axis=-1)
+    assert (diff > 40).mean() < 0.03, f"{(diff > 40).mean():.3f} of the pixels differ"
+    for m in marks:
+        x, y = (round(v) for v in figure_xy(view, m.image, m.x, m.y))
+        assert diff[max(y - 9, 0): y + 10, max(x - 9, 0): x + 10].mean() < 20, m
+
+
 def test_figure_background_crop_and_layers(drawn_view, tmp_path):
     from corrviz.app.export import export_figure, figure_pixel_size
 
