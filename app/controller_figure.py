@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QDialog, QFileDialog
 from . import export as figure_export
 from .main_window import TAB_3D, TAB_VIDEO
 from .widgets.export_dialog import FigureExportDialog
+from .widgets.pair_view import HEATMAP_SCALES
 
 EXPORT_FOLDER_KEY = "last_export_folder"
 
@@ -24,18 +25,28 @@ class FigureMixin:
     def _init_figure(self) -> None:
         w, s = self.window, self.session
         view, layers = w.pair_view, w.layers
-        for name, style in view.layers.items():
-            layers.set_layer(name, style.visible, s.overlay_opacity if name == "pca" else style.opacity)
-        view.set_layer("pca", opacity=s.overlay_opacity)
+        for name, style in view.layers.items():  # the last run's layer styles (PCA opacity: the session's)
+            visible = str(self.settings.value(f"layers/{name}_visible", style.visible)).lower() != "false"
+            opacity = float(self.settings.value(f"layers/{name}_opacity", style.opacity) or 0.0)
+            view.set_layer(name, visible, s.overlay_opacity if name == "pca" else opacity)
+            layers.set_layer(name, view.layers[name].visible, view.layers[name].opacity)
+        scale = str(self.settings.value("layers/heatmap_scale", view.heatmap_scale))
+        view.set_heatmap_scale(scale if scale in HEATMAP_SCALES else view.heatmap_scale)
         layers.set_heatmap_scale(view.heatmap_scale)
         layers.sigLayerChanged.connect(self._on_layer_edited)
-        layers.sigHeatmapScaleChanged.connect(view.set_heatmap_scale)
+        layers.sigHeatmapScaleChanged.connect(self._on_heatmap_scale)
         s.sigOverlayChanged.connect(lambda: layers.set_layer("pca", opacity=s.overlay_opacity))
 
     def _on_layer_edited(self, name: str, visible: bool, opacity: float) -> None:
         self.window.pair_view.set_layer(name, visible, opacity)
+        self.settings.setValue(f"layers/{name}_visible", visible)
+        self.settings.setValue(f"layers/{name}_opacity", opacity)
         if name == "pca" and abs(opacity - self.session.overlay_opacity) > 1e-6:
             self.session.set_overlay(opacity=opacity)
+
+    def _on_heatmap_scale(self, scale: str) -> None:
+        self.window.pair_view.set_heatmap_scale(scale)
+        self.settings.setValue("layers/heatmap_scale", scale)
 
     # -- figures ------------------------------------------------------------------------------------
     def figure_widget(self):

@@ -204,3 +204,18 @@ def test_colorbar_ticks_are_round_cosine_values():
     assert nice_ticks(0.31, 0.97) == [0.4, 0.6, 0.8]
     assert [tick_label(v, -1, 1) for v in (-1.0, 0.0, 0.5)] == ["-1.0", "0.0", "0.5"]
     assert tick_label(0.5, 0.31, 0.97) == "0.50"
+
+
+@pytest.mark.gui
+def test_layer_styles_and_heatmap_scale_come_back_next_start(qtbot, make_controller):
+    c = make_controller(load_registry=False)
+    c.window.layers.visible["lines"].setChecked(False)
+    c.window.layers.opacity["heatmap"].setValue(35)
+    c.window.layers.scale.setCurrentIndex(c.window.layers.scale.findData("normalised"))
+    c.shutdown()
+    again = make_controller(load_registry=False)  # same settings file
+    view, layers = again.window.pair_view, again.window.layers
+    assert not view.layers["lines"].visible and layers.layer("lines")[0] is False
+    assert view.layers["heatmap"].opacity == pytest.approx(0.35) and layers.layer("heatmap")[1] == pytest.approx(0.35)
+    assert view.heatmap_scale == "normalised" and layers.heatmap_scale() == "normalised"
+    assert view.layers["points"].visible and view.layers["points"].opacity == 1.0
