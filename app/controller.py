@@ -9,35 +9,32 @@ benchmark evaluation panel in :mod:`corrviz.app.controller_eval` (mixins of the 
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QSettings, QTimer
-from PyQt6.QtWidgets import QFileDialog
+from PyQt6.QtCore import QObject, QSettings
+from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session import (
     ExtractionOptions,
-    MatchRequest,
     Session,
-    compute_dense,
-    compute_matches,
-    extract_features,
     load_images,
-    pca_result,
 )
-from corrviz.core.settings import config_dir
+from corrviz.core.settings import Settings, config_dir
 
 from .controller_checkpoints import CheckpointMixin
 from .controller_eval import EvalMixin
+from .controller_features import FeatureMixin
 from .controller_figure import FigureMixin
 from .controller_media import MESH_SUFFIXES, MediaMixin
 from .demo import demo_images
 from .main_window import TAB_2D, MainWindow
-from .registry_info import available_devices, backbone_entries
-from .render_state import dense_lines, match_drawing, timing_text
+from .registry_info import available_devices, backbone_entries, probe_weights
+from .render_state import timing_text
 from .session_io import is_session_file, load_session, save_session
 from .widgets.options_panel import PanelValues
 from .workers import TaskRunner
@@ -45,9 +42,18 @@ from .workers import TaskRunner
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh")
+FALLBACK_BACKBONE = "dense_sift"  # needs no weights; the first-start backbone until the probe has chosen
 
 
-class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
+def _startup_mark(what: str, finished: bool = False) -> None:
+    """``CORRVIZ_PRINT_STARTUP=list`` (scripts/bench_app.py): print startup milestones, quit after the last."""
+    if os.environ.get("CORRVIZ_PRINT_STARTUP") == "list":
+        print(what, flush=True)
+        if finished:
+            QApplication.instance().quit()
+
+
+class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
     def __init__(self, window: MainWindow | None = None, settings: QSettings | None = None,
                  max_threads: int = 2) -> None:
         super().__init__()
@@ -56,14 +62,14 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
         self.runner = TaskRunner(self, max_threads=max_threads)
         self.settings = settings or QSettings(str(config_dir() / "app.ini"), QSettings.Format.IniFormat)
         self.affine = None  # known demo transform, when the demo pair is shown
-        self._click_t: float | None = None
         self._registry_loaded = False
-        from corrviz.core.backbones import default_backbone
-
-        # last used, else the first of DINOv2, ViT-Tiny, dense_sift whose weights are found
-        backbone = str(self.settings.value("backbone", "") or default_backbone()[0])
-        self.session.options = ExtractionOptions(backbone=backbone)
+        # Last used, else the first of DINOv2, ViT-Tiny, dense_sift whose weights are found: decided in the
+        # registry worker (finding weights imports torch), so the window does not wait for it.
+        saved = str(self.settings.value("backbone", "") or "")
+        self._default_pending = not saved
+        self.session.options = ExtractionOptions(backbone=saved or FALLBACK_BACKBONE)
         self._wire()
+        self._init_features()
         self._init_media()
         self._init_checkpoints()
         self._init_eval()
@@ -82,23 +88,9 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
         w.sigExportMatches.connect(self.ask_export_matches)
         w.sigCancel.connect(self.cancel_jobs)
         w.sigClosing.connect(self.shutdown)
-        w.pair_view.sigPointClicked.connect(self.click_point)
         w.tabs.currentChanged.connect(self._on_tab)
-        p.sigOptionsEdited.connect(self._on_options_edited)
-        p.sigMethodChanged.connect(self.pick_method)
-        p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
-        p.sigForegroundOnlyChanged.connect(lambda on: s.set_overlay(foreground_only=on))
-        p.sigDenseToggled.connect(s.set_dense_enabled)
-        p.sigClearPoints.connect(s.clear_points)
         s.sigImagesChanged.connect(self._on_images)
         s.sigOptionsChanged.connect(self._on_options)
-        s.sigFeaturesChanged.connect(self._on_features)
-        s.sigPointsChanged.connect(self._on_points)
-        s.sigSelectionChanged.connect(self._on_selection)
-        s.sigMethodChanged.connect(self._on_method)
-        s.sigMatchesChanged.connect(self._on_matches)
-        s.sigDenseChanged.connect(self._on_dense)
-        s.sigOverlayChanged.connect(self._on_overlay)
         s.sigTimingsChanged.connect(lambda t: w.show_timings(timing_text(t)))
         self.runner.sigJobProgress.connect(self._on_job_progress)
         self.runner.sigBusyChanged.connect(self._on_busy)
@@ -106,18 +98,57 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
         p.set_method(s.method)
 
     def start(self) -> None:
-        """Work that may load torch: the backbone list (in a worker) once the window is up."""
-        self.runner.submit("registry", lambda _p: (backbone_entries(), available_devices()),
-                           on_result=self._on_registry, on_error=self.report_error)
+        """Work that loads torch, in workers once the window is up: the backbone list, then the weight probes."""
+        pending = self._default_pending
+
+        def job(_p):
+            from corrviz.core.backbones import default_backbone
+
+            return backbone_entries(), available_devices(), default_backbone()[0] if pending else None
+
+        self.runner.submit("registry", job, on_result=self._on_registry, on_error=self.report_error)
+
+    def set_start_backbone(self, name: str) -> None:
+        """The backbone to start with (``corrviz --backbone``): no first-start choice is made then."""
+        self._default_pending = False
+        self.session.options = replace(self.session.options, backbone=name)
 
     def _on_registry(self, result, _seconds: float) -> None:
-        entries, devices = result
+        entries, devices, default = result
+        self.entries = {e.name: e for e in entries}
+        self._networks = [e.name for e in entries if e.available is None]
         panel = self.window.options
         panel.set_backbones(entries)
         panel.set_devices(devices)
         self._registry_loaded = True
+        if self._default_pending and default:
+            self._default_pending = False
+            self.session.set_options(replace(self.session.options, backbone=default))
         self._show_options(self.session.options)
         self.fill_benchmarks()
+        if self.session.features is None and not self.runner.busy("extract"):
+            self.start_extraction()
+        _startup_mark("backbone list shown")
+        self.probe_weights()
+
+    def probe_weights(self) -> None:
+        """Look for every network's weights in a worker; each answer relabels its picker entry."""
+        names, files = list(getattr(self, "_networks", [])), dict(Settings.load().weights_files)
+        self.runner.submit("probe", lambda p: probe_weights(names, files, p.partial), on_partial=self._on_probed,
+                           on_result=self._on_probes_done, on_error=self.report_error)
+
+    def _on_probed(self, probed: tuple[str, bool, str]) -> None:
+        name, ok, detail = probed
+        was = self.entries[name].available if name in self.entries else None
+        self.window.options.set_weights_state(name, ok, detail)
+        o = self.session.options
+        if o.backbone == name and ok and was is False and self.session.features is None:
+            self.start_extraction()  # weights have just become available for the current backbone
+
+    def _on_probes_done(self, _result, _seconds: float) -> None:
+        self.window.options.set_backbones(list(self.entries.values()))  # sorted again: no-weights entries last
+        self._show_options(self.session.options)
+        _startup_mark("weights probed", finished=True)
 
     # -- errors and status --------------------------------------------------------------------------
     def report_error(self, exc: BaseException, title: str = "corrviz") -> None:
@@ -209,162 +240,18 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
         self.affine = affine
         self.session.set_images(images, demo=True)
 
-    # -- features -----------------------------------------------------------------------------------
-    def _on_options_edited(self, v: PanelValues) -> None:
-        old = self.session.options
-        checkpoint = old.checkpoint if v.backbone == old.backbone else None
-        self.drop_sphere_for_backbone(v.backbone)
-        self.session.set_options(ExtractionOptions(v.backbone, v.resolution, v.canvas, v.layer, v.facet, v.device,
-                                                   checkpoint))
-
     def _show_options(self, o: ExtractionOptions) -> None:
         self.window.options.set_values(PanelValues(o.backbone, o.resolution, o.canvas, o.layer, o.facet, o.device))
         ck = "none (plain backbone)" if not o.checkpoint else Path(o.checkpoint).name
         self.window.options.set_checkpoint_info(ck)
+        self.window.options.set_foreground_supported(self.foreground_supported(o), o.backbone)
 
     def _on_options(self, o: ExtractionOptions) -> None:
         self.settings.setValue("backbone", o.backbone)
         if self._registry_loaded:
             self._show_options(o)
-        self.start_extraction()
-
-    def _on_images(self) -> None:
-        s = self.session
-        self.window.pair_view.set_images([im.rgb for im in s.images], [im.name for im in s.images])
-        names = ", ".join(im.name for im in s.images[:4]) + (" …" if len(s.images) > 4 else "")
-        self.window.setWindowTitle(f"corrviz — {names}" if names else "corrviz")
-        self.start_extraction()
-
-    def start_extraction(self) -> None:
-        s = self.session
-        if not s.images:
-            return
-        images, options, fg = list(s.images), s.options, s.foreground_only
-        self.window.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
-        self.runner.submit("extract", lambda p: extract_features(images, options, fg, p),
-                           on_result=self._on_extracted,
-                           on_error=lambda e: self.report_error(e, "Feature extraction failed"),
-                           on_cancelled=lambda: self.window.show_status("Extraction cancelled"))
-
-    def _on_extracted(self, result, seconds: float) -> None:
-        self.session.set_features(result)
-        self.session.record_timing("extract", result.seconds or seconds)
-        gh, gw = result.maps[0].grid_shape
-        self.window.show_status(f"{self.session.options.backbone}: features ready ({gh}x{gw} grid). "
-                                "Click a point in any image to match it.")
-
-    def _on_features(self) -> None:
-        f = self.session.features
-        self.window.pair_view.set_overlays(None if f is None else f.overlays)
-        self.window.pair_view.set_overlay_opacity(self.session.overlay_opacity)
-        self._update_3d_points()
-        if f is not None:
-            self.request_matches()
-            if self.session.dense_enabled:
-                self.request_dense()
-
-    def _on_overlay(self) -> None:
-        s = self.session
-        self.window.options.set_overlay(s.overlay_opacity, s.foreground_only)
-        self.window.pair_view.set_overlay_opacity(s.overlay_opacity)
-        f = s.features
-        if f is not None and f.foreground_only != s.foreground_only:
-            maps, fg = f.maps, s.foreground_only
-
-            def done(res, sec: float) -> None:
-                res.seconds = f.seconds
-                s.set_features(res)
-                s.record_timing("pca", sec)
-
-            self.runner.submit("pca", lambda _p: pca_result(maps, fg), on_result=done, on_error=self.report_error)
-
-    # -- points and matching ------------------------------------------------------------------------
-    def click_point(self, image: int, x: float, y: float) -> None:
-        self._click_t = time.perf_counter()
-        self.session.add_point(image, x, y)
-
-    def _on_points(self) -> None:
-        self._draw_matches()
-        self.request_matches()
-
-    def _on_selection(self, _index: int) -> None:
-        self._draw_matches()
-        self._update_3d_highlight()
-        m = self.session.matches
-        if m is not None and m.heatmap_point != self.session.selected:
-            self.request_matches()
-
-    def pick_method(self, method: str) -> None:
-        try:
-            self.session.set_method(method)
-        except CorrvizError as exc:
-            self.window.options.set_method(self.session.method)
-            self.report_error(exc, "Matcher not available")
-
-    def _on_method(self, method: str) -> None:
-        self.window.options.set_method(method)
-        self.request_matches()
-
-    def request_matches(self) -> None:
-        s = self.session
-        if not s.points:
-            self.runner.cancel("match")
-            s.set_matches(None)
-            return
-        if s.features is None:
-            self.window.show_status("Features are not ready yet; the points will be matched when they are.")
-            return
-        if len(s.images) < 2:
-            self.window.show_status("Open a second image to see matches.")
-            return
-        sphere = None
-        if s.method == "combined":
-            if s.sphere_maps is None:
-                self.window.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
-                return
-            sphere = tuple(s.sphere_maps)
-        req = MatchRequest(tuple(s.features.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
-                           alpha=s.sphere_alpha)
-        self.runner.submit("match", lambda _p: compute_matches(req), on_result=self._on_matched,
-                           on_error=lambda e: self.report_error(e, "Matching failed"))
-
-    def _on_matched(self, result, _seconds: float) -> None:
-        self.session.set_matches(result)
-        self.session.record_timing("match", result.seconds)
-
-    def _on_matches(self) -> None:
-        self._draw_matches()
-        self._update_3d_highlight()
-        if self._click_t is not None and self.session.matches is not None:
-            t0, self._click_t = self._click_t, None
-            QTimer.singleShot(0, lambda: self.session.record_timing("display", time.perf_counter() - t0))
-
-    def _draw_matches(self) -> None:
-        d = match_drawing(self.session)
-        view = self.window.pair_view
-        view.set_points(d.points)
-        view.set_targets(d.targets)
-        view.set_lines(d.lines)
-        view.set_heatmaps(d.heatmaps)
-
-    def request_dense(self) -> None:
-        s = self.session
-        if s.features is None or len(s.images) < 2 or not s.dense_enabled:
-            return
-        src, trg = s.features.maps[0], s.features.maps[1]
-
-        def done(m, sec: float) -> None:
-            s.set_dense(m)
-            s.record_timing("dense", sec)
-
-        self.runner.submit("dense", lambda _p: compute_dense(src, trg), on_result=done, on_error=self.report_error)
-
-    def _on_dense(self) -> None:
-        s = self.session
-        if s.dense_enabled and s.dense is None:
-            self.request_dense()
-        self.window.options.set_dense(s.dense_enabled)
-        self.window.pair_view.set_dense(dense_lines(s))
+        if self.session.features is None:
+            self.start_extraction()
 
     # -- sessions -----------------------------------------------------------------------------------
     def ask_save_session(self) -> None:
@@ -395,7 +282,7 @@ class Controller(MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
 
         def with_images(images, _sec: float) -> None:
             s.set_images(images, demo=rec.demo)
-            s.set_points([p for p in points if p.image < len(images)])
+            s.set_points([p for p in points if p.image < len(images)], undoable=False)
 
         if rec.demo:
             images, self.affine = demo_images()

@@ -1,6 +1,9 @@
 """The controller's checkpoint parts (a mixin of :class:`corrviz.app.controller.Controller`).
 
-Two pickers: the finetuned-feature checkpoint (wraps the backbone) and the sphere mapper (a
+Backbone weights: a weights file chosen for the current backbone, or the weights folder, both
+kept in the user's :class:`~corrviz.core.settings.Settings`; the picker is re-probed afterwards.
+
+Two checkpoint pickers: the finetuned-feature checkpoint (wraps the backbone) and the sphere mapper (a
 checkpoint whose last module maps features to unit 3-vectors; it enables the ``combined`` matcher
 and the real sphere view in 3-D). A checkpoint that does not fit is explained in the panel and a
 dialog, never silently dropped. Sphere maps are extracted in a worker, like features, and kept
@@ -9,6 +12,7 @@ in the session (and the extractor's cache), so switching views never recomputes 
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +20,9 @@ from PyQt6.QtWidgets import QFileDialog
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session_3d import check_sphere_checkpoint, extract_sphere
+from corrviz.core.settings import Settings
+
+WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 NO_SPHERE = "none (combined matcher off; 3D sphere is a placeholder)"
 
@@ -31,6 +38,8 @@ class CheckpointMixin:
         p.sigSphereBrowse.connect(self.ask_sphere_checkpoint)
         p.sigSphereClear.connect(lambda: self.set_sphere_checkpoint(None))
         p.sigAlphaChanged.connect(s.set_sphere_alpha)
+        p.sigWeightsFile.connect(self.ask_weights_file)
+        p.sigWeightsFolder.connect(self.ask_weights_folder)
         s.sigSphereChanged.connect(self._on_sphere)
         p.set_alpha(s.sphere_alpha)
 
@@ -39,6 +48,57 @@ class CheckpointMixin:
         p, _ = QFileDialog.getOpenFileName(self.window, title, folder,
                                            "corrviz checkpoints (*.safetensors);;All files (*)")
         return p
+
+    # -- backbone weights ---------------------------------------------------------------------------
+    def weights_file_for(self, backbone: str) -> str | None:
+        """The weights file the user chose for ``backbone`` in the app, if it still exists."""
+        chosen = Settings.load().weights_files.get(backbone)
+        return chosen if chosen and Path(chosen).is_file() else None
+
+    def ask_weights_file(self) -> None:
+        name = self.session.options.backbone
+        folder = str(self.settings.value("last_folder", str(Path.home())))
+        p, _ = QFileDialog.getOpenFileName(self.window, f"Weights file for {name}", folder,
+                                           "Weights (" + " ".join(f"*{x}" for x in WEIGHT_FILE_SUFFIXES) + ")")
+        if p:
+            self.set_weights_file(name, p)
+
+    def set_weights_file(self, backbone: str, path: str) -> bool:
+        """Use ``path`` as the weights of ``backbone`` (remembered in the settings); checked when loaded."""
+        p = Path(path)
+        problem = ("does not exist" if not p.is_file() else "is not a weights file (expected "
+                   + ", ".join(WEIGHT_FILE_SUFFIXES) + ")" if p.suffix.lower() not in WEIGHT_FILE_SUFFIXES else "")
+        if problem:
+            self.window.show_error("Weights file not usable", f"{p}: {problem}")
+            return False
+        settings = Settings.load()
+        settings.weights_files[backbone] = str(p)
+        settings.save()
+        self.window.options.set_weights_state(backbone, True, f"chosen file:{p}")
+        if self.session.options.backbone == backbone:
+            self.session.set_options(replace(self.session.options, weights=str(p)))
+        self.window.show_status(f"{backbone}: weights from {p}")
+        return True
+
+    def ask_weights_folder(self) -> None:
+        start = Settings.load().weights_dir or str(self.settings.value("last_folder", str(Path.home())))
+        d = QFileDialog.getExistingDirectory(self.window, "Folder of <backbone>.safetensors weights", start)
+        if d:
+            self.set_weights_folder(d)
+
+    def set_weights_folder(self, folder: str) -> bool:
+        """Save the weights folder in the settings and look for every network's weights again."""
+        if not Path(folder).is_dir():
+            self.window.show_error("Not a folder", f"{folder}: the weights folder does not exist")
+            return False
+        settings = Settings.load()
+        settings.weights_dir = str(folder)
+        settings.save()
+        env = os.environ.get("CORRVIZ_WEIGHTS")
+        note = f" (CORRVIZ_WEIGHTS={env} is set and takes precedence while it is)" if env else ""
+        self.window.show_status(f"Weights folder set to {folder}{note}; looking for weights again…")
+        self.probe_weights()
+        return True
 
     # -- finetuned feature checkpoint ---------------------------------------------------------------
     def ask_checkpoint(self) -> None:

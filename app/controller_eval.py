@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PyQt6.QtWidgets import QFileDialog
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session import EvalRun
 
-from .eval_state import eval_series, headline, outcome_score, table_rows, task_of
+from .eval_state import (
+    check_evaluable,
+    check_evaluated,
+    eval_series,
+    headline,
+    outcome_score,
+    table_rows,
+    task_of,
+)
 from .widgets.eval_panel import EvalRequestValues
 
 
@@ -74,6 +83,7 @@ class EvalMixin:
         elif v.method == "combined" and s.sphere_checkpoint is None:
             problem = "The combined matcher needs a sphere-mapper checkpoint (side panel > Sphere mapper)."
         if problem:
+            self._clear_eval_result()
             panel.set_status(problem, error=True)
             self.window.show_error("Cannot run the evaluation", problem)
             return False
@@ -93,7 +103,11 @@ class EvalMixin:
         task, bench = task_of(v.benchmark), v.benchmark
 
         def job(p):
-            return evaluate(bench, v.data_root, spec, matcher, v.limit, progress=p, on_result=p.partial, sphere=sphere)
+            check_evaluable(bench, v.data_root)
+            result = evaluate(bench, v.data_root, spec, matcher, v.limit, progress=p, on_result=p.partial,
+                              sphere=sphere)
+            check_evaluated(result, v.data_root)
+            return result
 
         self.runner.submit("eval", job, on_result=self._on_eval_done, on_error=self._on_eval_error,
                            on_progress=panel.set_progress,
@@ -108,7 +122,14 @@ class EvalMixin:
     def _on_eval_done(self, result, seconds: float) -> None:
         self.session.finish_evaluation("done", result, f"finished in {seconds:.1f} s")
 
+    def _clear_eval_result(self) -> None:
+        """No headline, table or curve of an earlier run stays next to a new error."""
+        panel = self.window.eval_panel
+        panel.set_result("", [], [])
+        panel.set_series("", np.zeros(0), np.zeros(0), np.zeros(0), True)
+
     def _on_eval_error(self, exc: Exception) -> None:
+        self._clear_eval_result()
         self.session.finish_evaluation("failed", message=str(exc) if isinstance(exc, CorrvizError)
                                        else f"{type(exc).__name__}: {exc}")
         self.report_error(exc, "Evaluation failed")
@@ -139,6 +160,7 @@ class EvalMixin:
         elif run.state == "cancelled":
             panel.set_status(f"{run.benchmark}: cancelled after {len(run.scores)} item(s).")
         else:
+            self._clear_eval_result()
             panel.set_status(f"{run.benchmark} failed: {run.message}", error=True)
 
     # -- saving -------------------------------------------------------------------------------------

@@ -72,6 +72,36 @@ def task_of(benchmark: str) -> str:
     return get_benchmark(benchmark).task
 
 
+def check_evaluable(benchmark: str, data_root: str) -> None:
+    """Fail before any long work when the folder holds nothing this benchmark can evaluate (e.g. the
+    folder of another dataset): the loader's own error, or a :class:`DatasetError` naming the folder."""
+    from corrviz.core.errors import DatasetError
+    from corrviz.core.evaluate import get_benchmark, open_dataset
+
+    bench = get_benchmark(benchmark)
+    if bench.task == "multiview":
+        return  # 'default' objects or meshes: the runner checks its own sources
+    ds = open_dataset(bench, data_root)
+    if not ds.records():
+        skipped = ds.incomplete()
+        why = (f"; {len(skipped)} item(s) skipped, e.g. {skipped[0].reason}" if skipped else
+               f"; expected the {bench.folder} layout there or in a '{bench.folder}' subfolder "
+               "(is this another dataset's folder?)")
+        raise DatasetError(f"{bench.name}: nothing to evaluate in {data_root}: no {bench.dataset} "
+                           f"{'clips' if bench.task == 'tracking' else 'pairs'} found{why}")
+
+
+def check_evaluated(result: Any, data_root: str) -> None:
+    """Nothing evaluated is an error (as for ``corrviz-eval``), never a NaN headline."""
+    from corrviz.core.errors import DatasetError
+
+    p = result.protocol
+    if p.get("n_evaluated", p.get("subset_size", 0)) == 0:
+        reasons = "; ".join(f"{n} x {r}" for r, n in (p.get("skipped_reasons") or {}).items())
+        raise DatasetError(f"{result.benchmark}: nothing was evaluated in {data_root} "
+                           f"({p.get('n_skipped', 0)} item(s) skipped{': ' + reasons if reasons else ''})")
+
+
 def eval_series(run: EvalRun) -> EvalSeries:
     task = task_of(run.benchmark)
     title = metric_title(task, run.benchmark, run.outcomes[0] if run.outcomes else None)

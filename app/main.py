@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     app, controller = create_app(argv)
     _install_excepthook(controller)
     if args.backbone:
-        from dataclasses import replace
-
-        controller.session.options = replace(controller.session.options, backbone=args.backbone)
+        controller.set_start_backbone(args.backbone)
     controller.window.show()
     app.processEvents()
     if os.environ.get("CORRVIZ_PRINT_STARTUP"):  # used by scripts/bench_app.py
@@ -99,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CORRVIZ_PRINT_STARTUP") == "exit":
             controller.shutdown()
             return 0
+        if os.environ.get("CORRVIZ_PRINT_STARTUP") == "list":  # then the list and the weight probes
+            controller.start()
+            code = app.exec()
+            controller.shutdown()
+            return code
     controller.start()
     if args.files:
         controller.open_paths(args.files)

@@ -40,6 +40,10 @@ class MainWindow(QMainWindow):
     sigExportMatches = pyqtSignal()
     sigCancel = pyqtSignal()
     sigClosing = pyqtSignal()
+    sigUndo = pyqtSignal()  # query-point edits: undo / redo / delete the selected point / deselect
+    sigRedo = pyqtSignal()
+    sigDeletePoint = pyqtSignal()
+    sigDeselect = pyqtSignal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,6 +124,13 @@ class MainWindow(QMainWindow):
         self._action(fm, "Export matches…", self.sigExportMatches.emit, "Ctrl+Shift+E")
         fm.addSeparator()
         self._action(fm, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        em = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._action(em, "Undo point edit", self.sigUndo.emit, QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action(em, "Redo point edit", self.sigRedo.emit, QKeySequence.StandardKey.Redo)
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        delete = self._action(em, "Delete selected point", self.sigDeletePoint.emit, QKeySequence.StandardKey.Delete)
+        delete.setShortcuts([QKeySequence(QKeySequence.StandardKey.Delete), QKeySequence("Backspace")])
+        self._action(em, "Deselect point", self.sigDeselect.emit, "Esc")
         vm = self.menuBar().addMenu("&View")
         for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
@@ -188,7 +199,8 @@ class MainWindow(QMainWindow):
             self, "corrviz",
             "Open two or more images (Ctrl+O, or drop files), pick a backbone on the left and wait for the "
             "features. Click a point in any image to see its matches in the others; click more points for "
-            "more colours. The 3D tab shows the features as PCA point clouds; the Video tab tracks a clicked "
+            "more colours; clicking an existing point selects it (Delete removes it, Esc deselects, Ctrl+Z / "
+            "Ctrl+Shift+Z undo and redo point edits). The 3D tab shows the features as PCA point clouds; the Video tab tracks a clicked "
             "point through a video; the Evaluation tab runs a benchmark with the current features. Export the figure with Ctrl+E and the matches with Ctrl+Shift+E.")
 
     # -- drag and drop ------------------------------------------------------------------------------

@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal
 
 from .errors import InputMismatchError
+from .session_types import (  # re-exported: the session's records are importable from here
+    POINT_COLORS,
+    EvalRun,
+    ExtractionOptions,
+    FeatureResult,
+    ImageInput,
+    MatchResult,
+    PointMatch,
+    QueryPoint,
+    point_color,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .features import FeatureMap
@@ -30,120 +41,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MIN_IMAGE_SIDE = 16
 MATCH_METHODS = ("nn", "mnn", "soft-argmax", "combined")
-# Distinct colours for query points (RGB 0-255), cycled.
-POINT_COLORS: tuple[tuple[int, int, int], ...] = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
-    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
-
-
-def point_color(index: int) -> tuple[int, int, int]:
-    return POINT_COLORS[index % len(POINT_COLORS)]
-
-
-@dataclass
-class ImageInput:
-    """One loaded image: a display name, where it came from, and its RGB uint8 pixels (H, W, 3)."""
-
-    name: str
-    rgb: np.ndarray
-    path: str | None = None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
-
-
-@dataclass(frozen=True)
-class ExtractionOptions:
-    """What the user picked in the backbone panel (``None`` = the backbone's default)."""
-
-    backbone: str = "dense_sift"
-    resolution: int | None = None
-    canvas: str = "pad_center"
-    layer: int | None = None
-    facet: str | None = None
-    device: str = "cpu"
-    checkpoint: str | None = None
-
-    def feature_options(self, batch_size: int = 4) -> Any:
-        from .features import FeatureOptions
-
-        return FeatureOptions(resolution=self.resolution, canvas=self.canvas, layer=self.layer,
-                              facet=self.facet, device=self.device, batch_size=batch_size)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ExtractionOptions:
-        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
-
-
-@dataclass(frozen=True)
-class QueryPoint:
-    """A clicked point: the image it was clicked in, image pixel coordinates, and its colour slot."""
-
-    image: int
-    x: float
-    y: float
-    color: int = 0
-
-    @property
-    def rgb(self) -> tuple[int, int, int]:
-        return point_color(self.color)
-
-
-@dataclass
-class PointMatch:
-    """Where one query point lands in one other image."""
-
-    query: int  # index into the query point list
-    target: int  # image index
-    xy: tuple[float, float]
-    score: float  # cosine similarity at the match
-    valid: bool
-    confidence: float | None = None  # soft-argmax peak probability, when the method has one
-
-
-@dataclass
-class MatchResult:
-    """Matches of every query point into every other image, plus the selected point's heatmaps."""
-
-    method: str
-    matches: list[PointMatch] = field(default_factory=list)
-    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)  # image index -> (h, w) raster in [0, 1]
-    heatmap_point: int = -1
-    seconds: float = 0.0
-
-    def for_query(self, q: int) -> list[PointMatch]:
-        return [m for m in self.matches if m.query == q]
-
-
-@dataclass
-class FeatureResult:
-    """Feature maps of all images with their joint-PCA overlays and 3-D PCA points."""
-
-    maps: list[FeatureMap]
-    overlays: list[np.ndarray]  # (H, W, 3) uint8 per image, consistent colours
-    points3d: list[np.ndarray]  # (N_i, 3) PCA coordinates of the (foreground) cells
-    cells3d: list[np.ndarray]  # (N_i, 2) the (row, col) of each 3-D point
-    colors3d: list[np.ndarray]  # (N_i, 3) float RGB of each 3-D point
-    seconds: float = 0.0
-    foreground_only: bool = False
-
-
-@dataclass
-class EvalRun:
-    """One benchmark run of the evaluation panel: its request, the outcomes so far, the result."""
-
-    benchmark: str
-    data_root: str
-    method: str
-    limit: int | None = None
-    outcomes: list[Any] = field(default_factory=list)  # PairOutcome / ClipOutcome / ObjectOutcome
-    scores: list[tuple[str, float, float]] = field(default_factory=list)  # (item, numerator, denominator)
-    result: Any = None  # EvalResult once finished
-    state: str = "running"  # running | done | cancelled | failed
-    message: str = ""
+UNDO_DEPTH = 100
+__all__ = ["POINT_COLORS", "EvalRun", "ExtractionOptions", "FeatureResult", "ImageInput", "MatchRequest",
+           "MatchResult", "PointMatch", "QueryPoint", "Session", "compute_dense", "compute_matches",
+           "extract_features", "extract_maps", "load_images", "pca_result", "point_color", "raster_on_image"]
 
 
 class Session:
@@ -184,7 +85,7 @@ class Session:
         self.video_maps: list[FeatureMap] | None = None
         self.frame = 0
         self.track: Track | None = None
-        self.track_query: tuple[int, float, float] | None = None
+        self.track_query: list[tuple[int, float, float]] | None = None  # (frame, x, y) of each track
         self.mesh_path: str | None = None
         self.mesh: Any = None
         self.timings: dict[str, float] = {}
@@ -193,6 +94,8 @@ class Session:
         self.sphere_maps: list[FeatureMap] | None = None
         self.sphere_alpha = 0.2
         self.evaluation: EvalRun | None = None
+        self._undo: list[tuple[tuple[QueryPoint, ...], int]] = []  # (points, selected) before each edit
+        self._redo: list[tuple[tuple[QueryPoint, ...], int]] = []
 
     # -- inputs ------------------------------------------------------------------------------------
     def set_images(self, images: list[ImageInput], demo: bool = False) -> None:
@@ -202,14 +105,21 @@ class Session:
         self.is_demo = demo
         self.features, self.points, self.matches, self.dense, self.selected = None, [], None, None, -1
         self.sphere_maps = None
+        self._undo.clear()
+        self._redo.clear()
         for sig in (self.sigImagesChanged, self.sigFeaturesChanged, self.sigPointsChanged, self.sigMatchesChanged,
                     self.sigDenseChanged, self.sigSphereChanged):
             sig.emit()
 
-    def set_options(self, options: ExtractionOptions) -> None:
+    def set_options(self, options: ExtractionOptions, same_features: bool = False) -> None:
+        """New extraction options. ``same_features``: the change cannot alter the features (e.g. the
+        layer of a weight-free backbone), so features, matches and sphere maps are kept."""
         if options == self.options:
             return
         self.options = options
+        if same_features:
+            self.sigOptionsChanged.emit(options)
+            return
         self.features, self.matches, self.dense, self.sphere_maps = None, None, None, None
         self.sigOptionsChanged.emit(options)
         self.sigSphereChanged.emit()
@@ -221,7 +131,13 @@ class Session:
         self.features = result
         self.sigFeaturesChanged.emit()
 
-    # -- query points and matches -------------------------------------------------------------------
+    def clear_results(self) -> None:
+        """Drop everything computed from the features (a failed extraction): the points stay."""
+        self.features, self.matches, self.dense, self.sphere_maps = None, None, None, None
+        for sig in (self.sigFeaturesChanged, self.sigMatchesChanged, self.sigDenseChanged, self.sigSphereChanged):
+            sig.emit()
+
+    # -- query points (every edit can be undone) and matches ----------------------------------------
     def add_point(self, image: int, x: float, y: float) -> int:
         if not 0 <= image < len(self.images):
             raise InputMismatchError(f"no image {image}; {len(self.images)} loaded")
@@ -229,22 +145,76 @@ class Session:
         x, y = float(np.clip(x, 0, w - 1e-3)), float(np.clip(y, 0, h - 1e-3))
         used = {p.color for p in self.points}
         color = next((c for c in range(len(POINT_COLORS)) if c not in used), len(self.points))
+        self._remember()
         self.points.append(QueryPoint(image, x, y, color))
         self.selected = len(self.points) - 1
         self.sigPointsChanged.emit()
         self.sigSelectionChanged.emit(self.selected)
         return self.selected
 
-    def set_points(self, points: list[QueryPoint]) -> None:
+    def set_points(self, points: list[QueryPoint], undoable: bool = True) -> None:
+        if undoable:
+            self._remember()
+        self._apply_points(tuple(points), len(points) - 1)
+
+    def clear_points(self) -> None:
+        if self.points:
+            self.set_points([])
+
+    def delete_point(self, index: int | None = None) -> bool:
+        """Delete a query point (default: the selected one); False if there is none to delete."""
+        index = self.selected if index is None else index
+        if not 0 <= index < len(self.points):
+            return False
+        self._remember()
+        self._apply_points(tuple(p for k, p in enumerate(self.points) if k != index), -1)
+        return True
+
+    def point_near(self, image: int, x: float, y: float, radius: float) -> int:
+        """Index of the query point of ``image`` nearest to (x, y) within ``radius`` pixels, else -1."""
+        best, best_d = -1, float(radius)
+        for k, p in enumerate(self.points):
+            d = float(np.hypot(p.x - x, p.y - y))
+            if p.image == image and d <= best_d:
+                best, best_d = k, d
+        return best
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> bool:
+        """Put the points back as they were before the last edit; False if there is nothing to undo."""
+        if not self._undo:
+            return False
+        self._redo.append((tuple(self.points), self.selected))
+        self._apply_points(*self._undo.pop())
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append((tuple(self.points), self.selected))
+        self._apply_points(*self._redo.pop())
+        return True
+
+    def _remember(self) -> None:
+        self._undo.append((tuple(self.points), self.selected))
+        del self._undo[:-UNDO_DEPTH]
+        self._redo.clear()
+
+    def _apply_points(self, points: tuple[QueryPoint, ...], selected: int) -> None:
         self.points = list(points)
-        self.selected = len(self.points) - 1
+        self.selected = selected if 0 <= selected < len(self.points) else -1
         self.matches = None
         self.sigPointsChanged.emit()
         self.sigSelectionChanged.emit(self.selected)
         self.sigMatchesChanged.emit()
 
-    def clear_points(self) -> None:
-        self.set_points([])
     def select(self, index: int) -> None:
         index = index if 0 <= index < len(self.points) else -1
         if index != self.selected:
@@ -302,7 +272,7 @@ class Session:
             self.frame = index
             self.sigFrameChanged.emit(index)
 
-    def set_track(self, track: Track | None, query: tuple[int, float, float] | None = None) -> None:
+    def set_track(self, track: Track | None, query: list[tuple[int, float, float]] | None = None) -> None:
         self.track = track
         self.track_query = query
         self.sigTrackChanged.emit()
@@ -381,7 +351,8 @@ def extract_maps(images: list[np.ndarray], options: ExtractionOptions,
     """Feature maps of RGB images, one image per step so a cancel stops between images."""
     from .features import shared_extractor
 
-    extractor = shared_extractor(options.backbone, options.feature_options(batch_size=1), options.checkpoint)
+    extractor = shared_extractor(options.backbone, options.feature_options(batch_size=1), options.checkpoint,
+                                 options.weights)
     return extractor.extract_many(list(images), progress=progress)
 
 
@@ -399,6 +370,13 @@ def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> Feature
     """Joint-PCA overlays (image-sized) and 3-D PCA points of feature maps."""
     from .pca import fit_joint_pca, joint_pca_rgb, upsample_rgba
 
+    source = ""
+    if foreground_only and all(fm.mask is None for fm in maps):
+        masks = pca_foreground(maps)
+        maps = [dataclasses.replace(fm, mask=m, _unit=fm._unit) for fm, m in zip(maps, masks, strict=True)]
+        source = PCA_FOREGROUND
+    elif foreground_only:
+        source = "the given masks"
     pca = fit_joint_pca(maps, 3, foreground_only)
     rgbs = joint_pca_rgb(maps, foreground_only=foreground_only, pca=pca)
     overlays = [upsample_rgba(rgb, fm) for rgb, fm in zip(rgbs, maps, strict=True)]  # padding cells clear
@@ -410,7 +388,31 @@ def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> Feature
         points.append(proj.astype(np.float32))
         cells.append(rc)
         colors.append(rgb[keep].astype(np.float32))
-    return FeatureResult(maps, overlays, points, cells, colors, foreground_only=foreground_only)
+    return FeatureResult(maps, overlays, points, cells, colors, foreground_only=foreground_only,
+                         mask_source=source)
+
+
+PCA_FOREGROUND = "each image's first PCA component > 0 (DINOv2-style), oriented so the borders are background"
+
+
+def pca_foreground(maps: list[FeatureMap]) -> list[np.ndarray]:
+    """Foreground cells of each map without a mask: its unit features' first principal component,
+    thresholded at zero (as in the DINOv2 paper's PCA figures), the sign chosen so that the cells along
+    the image borders are mostly background. Per image: a joint component would separate the images."""
+    out = []
+    for fm in maps:
+        c = fm.transform.content_mask()
+        f = fm.unit().double().numpy()[c.ravel()]
+        f = f - f.mean(axis=0)
+        _, vecs = np.linalg.eigh(f.T @ f)
+        score = np.zeros(fm.grid_shape)
+        score[c] = f @ vecs[:, -1]
+        rows, cols = np.nonzero(c)
+        edge = np.zeros_like(c)
+        edge[rows.min(), :] = edge[rows.max(), :] = edge[:, cols.min()] = edge[:, cols.max()] = True
+        sign = -1.0 if np.mean(score[edge & c] > 0) > 0.5 else 1.0
+        out.append((sign * score > 0) & c)
+    return out
 
 
 def raster_on_image(values: np.ndarray, fm: FeatureMap, max_side: int = 256) -> np.ndarray:

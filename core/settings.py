@@ -35,6 +35,7 @@ def cache_dir() -> Path:
 class Settings:
     version: int = SETTINGS_VERSION
     weights_dir: str | None = None  # folder of <backbone>.safetensors files
+    weights_files: dict[str, str] = field(default_factory=dict)  # backbone -> a weights file chosen for it
     default_backbone: str = "dinov2_vits14"
     device: str = "cpu"
     recent_files: list[str] = field(default_factory=list)
@@ -49,8 +50,12 @@ class Settings:
             data = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError):
             return cls()
+        if not isinstance(data, dict):
+            return cls()
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
+        if not isinstance(data.get("weights_files", {}), dict):
+            data.pop("weights_files")
         data["version"] = SETTINGS_VERSION  # migrations from older versions go here
         return cls(**data)
 

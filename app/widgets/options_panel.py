@@ -18,14 +18,23 @@ from PyQt6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSlider,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 CANVAS_MODES = ("pad_center", "pad_br_white", "resize")
+NO_WEIGHTS_NOTE = ("Grey \"(no weights)\" entries: no weights file was found for them here (hover one "
+                   "for where corrviz looked). Weights… chooses a file or the weights folder.")
+NO_MASK_TIP = ("{name} is weight-free: it has no mask source (no attention or saliency to separate the object "
+               "from the background), so 'Foreground only' cannot change its PCA. Use a network backbone.")
+FG_TIP = ("Fit the PCA on foreground cells only and black out the background; the foreground is the "
+          "positive side of the first PCA component of all images (DINOv2-style), oriented so that "
+          "the image borders are background.")
 METHOD_LABELS = {"nn": "nearest neighbour", "mnn": "mutual NN", "soft-argmax": "window soft-argmax",
                  "combined": "combined with sphere"}
 
@@ -35,12 +44,16 @@ class BackboneEntry:
     """One backbone in the picker: registry name, whether its weights are here, and why not."""
 
     name: str
-    available: bool
+    available: bool | None  # None: weights not probed yet
     detail: str = ""
     patch_size: int = 14
     default_resolution: int = 448
     depth: int = 12
     facets: tuple[str, ...] = ("prenorm",)
+    weight_free: bool = False  # hand-crafted descriptors: one "layer", no facets, no mask source
+    default_layer: int = -1
+    default_facet: str = "prenorm"
+    description: str = ""
 
 
 @dataclass
@@ -67,6 +80,8 @@ class OptionsPanel(QWidget):
     sigSphereBrowse = pyqtSignal()
     sigSphereClear = pyqtSignal()
     sigAlphaChanged = pyqtSignal(float)
+    sigWeightsFile = pyqtSignal()  # choose a weights file for the current backbone
+    sigWeightsFolder = pyqtSignal()  # set the weights folder (the settings object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +98,18 @@ class OptionsPanel(QWidget):
         self.backbone_info = QLabel("")
         self.backbone_info.setWordWrap(True)
         self.backbone_info.setStyleSheet("color: #888;")
+        self.weights_note = QLabel(NO_WEIGHTS_NOTE)
+        self.weights_note.setWordWrap(True)
+        self.weights_note.setStyleSheet("color: #888; font-size: 11px;")
+        self.weights_button = QToolButton()
+        self.weights_button.setText("Weights…")
+        self.weights_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.weights_button)
+        menu.addAction("Choose a weights file for this backbone…", self.sigWeightsFile.emit)
+        menu.addAction("Set the weights folder…", self.sigWeightsFolder.emit)
+        self.weights_button.setMenu(menu)
+        self.weights_button.setToolTip("Where corrviz finds backbone weights: a file for the current backbone, "
+                                       "or a folder of <backbone>.safetensors files (saved in the settings)")
         self.resolution = QSpinBox()
         self.resolution.setRange(0, 2048)
         self.resolution.setSpecialValueText("default")
@@ -95,6 +122,7 @@ class OptionsPanel(QWidget):
         self.device = QComboBox()
         form.addRow("Backbone", self.backbone)
         form.addRow(self.backbone_info)
+        form.addRow(self.weights_button, self.weights_note)
         form.addRow("Resolution", self.resolution)
         form.addRow("Layer", self.layer)
         form.addRow("Facet", self.facet)
@@ -136,6 +164,7 @@ class OptionsPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
         self.foreground_only = QCheckBox("Foreground only")
+        self.foreground_only.setToolTip(FG_TIP)
         oform.addRow("Opacity", self.opacity)
         oform.addRow(self.foreground_only)
         outer.addWidget(ov)
@@ -164,14 +193,45 @@ class OptionsPanel(QWidget):
         with QSignalBlocker(self.backbone):
             model.clear()
             self._entries = {e.name: e for e in entries}
-            for e in sorted(entries, key=lambda e: not e.available):
-                label = f"{e.name} (test)" if e.name.startswith("test_") else e.name
-                item = QStandardItem(label if e.available else f"{e.name}  (no weights)")
+            for e in sorted(entries, key=lambda e: e.available is False):
+                item = QStandardItem()
                 item.setData(e.name, Qt.ItemDataRole.UserRole)
-                item.setToolTip(e.detail)
-                if not e.available:
-                    item.setForeground(QColor(140, 140, 140))
+                self._label_item(item, e)
                 model.appendRow(item)
+        self.weights_note.setVisible(any(e.available is False for e in entries))
+
+    @staticmethod
+    def _label_item(item: QStandardItem, e: BackboneEntry) -> None:
+        label = f"{e.name} (test)" if e.name.startswith("test_") else e.name
+        suffix = {None: "  (checking weights…)", False: "  (no weights)"}.get(e.available, "")
+        item.setText(label + suffix)
+        item.setToolTip(e.detail)
+        if e.available is False:
+            item.setForeground(QColor(140, 140, 140))
+        else:
+            item.setData(None, Qt.ItemDataRole.ForegroundRole)
+
+    def set_weights_state(self, name: str, available: bool, detail: str) -> None:
+        """A weight probe came back: relabel that entry (and its info line if it is the current one)."""
+        e = self._entries.get(name)
+        if e is None:
+            return
+        e.available, e.detail = available, (f"{e.description}\n{detail}" if e.description else detail)
+        model: QStandardItemModel = self.backbone.model()  # type: ignore[assignment]
+        idx = self.backbone.findData(name, Qt.ItemDataRole.UserRole)
+        if idx >= 0:
+            self._label_item(model.item(idx), e)
+        self.weights_note.setVisible(any(x.available is False for x in self._entries.values()))
+        if name == self.current_backbone():
+            self._show_state(e)
+
+    def entry(self, name: str) -> BackboneEntry | None:
+        return self._entries.get(name)
+
+    def set_foreground_supported(self, supported: bool, name: str = "") -> None:
+        """Weight-free backbones have no mask source: the checkbox is disabled and says why."""
+        self.foreground_only.setEnabled(supported)
+        self.foreground_only.setToolTip(FG_TIP if supported else NO_MASK_TIP.format(name=name or "this backbone"))
 
     def set_devices(self, devices: list[str]) -> None:
         with QSignalBlocker(self.device):
@@ -262,8 +322,17 @@ class OptionsPanel(QWidget):
         self.layer.setRange(-1, max(0, e.depth - 1))
         self.facet.clear()
         self.facet.addItems(["default", *e.facets])
-        if not e.available:
-            state = "weights NOT found (hover for where corrviz looked)"
+        for w in (self.layer, self.facet):
+            w.setEnabled(not e.weight_free)
+            w.setToolTip(f"{name} computes one descriptor per cell: there is no layer or facet to choose"
+                         if e.weight_free else "")
+        self._show_state(e)
+
+    def _show_state(self, e: BackboneEntry) -> None:
+        if e.available is None:
+            state = "checking for weights…"
+        elif not e.available:
+            state = "weights NOT found (hover for where corrviz looked; Weights… to choose)"
         elif e.detail.splitlines()[-1:] in (["weight-free"], ["random init (test model)"]):
             state = e.detail.splitlines()[-1]
         else:

@@ -128,7 +128,7 @@ def test_video_track(qtbot, make_controller, tmp_path):
     expected_x = 148.0 - 4.0 * (np.arange(12) - 3)
     ok = np.abs(t.xy[:, 0, 0] - expected_x) < 6
     assert ok.mean() >= 0.75, t.xy[:, 0]
-    assert "Tracked" in c.window.video_view.status.text()
+    assert "track(s) through 12 frames" in c.window.video_view.status.text()
 
 
 def test_3d_view_linked_selection(qtbot, make_controller, tmp_path):

@@ -37,6 +37,7 @@ def test_screenshots_script(tmp_path):
 def test_bench_script(tmp_path):
     stdout = run(["scripts/bench_app.py", "--runs", "1", "--clicks", "3"], tmp_path)
     assert "cold start to first window" in stdout
+    assert "cold start to backbone list" in stdout and "cold start to weights probed" in stdout
     assert "click-to-match display at 60x60 grids" in stdout
 
 

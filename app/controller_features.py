@@ -1,0 +1,317 @@
+"""The controller's feature and point parts (a mixin of :class:`corrviz.app.controller.Controller`).
+
+Three rules keep what is on screen honest and cheap:
+
+* every result job (matches, dense lines, PCA) remembers the features it was computed from and is
+  dropped if the session's features changed meanwhile; a failed extraction clears the results
+  and says why in the view, so nothing of the previous backbone stays on screen;
+* an option change recomputes only what depends on it: options that cannot change the features
+  (the layer or facet of a weight-free backbone, a spelled-out default) keep them, and feature
+  results of this image set are cached per option set, so switching back is instant;
+* query points are edited through the session's undoable operations (add, select, delete,
+  clear, undo, redo); a click near an existing point selects it instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import replace
+
+from PyQt6.QtCore import QTimer
+
+from corrviz.core.errors import CorrvizError
+from corrviz.core.session import (
+    ExtractionOptions,
+    FeatureResult,
+    MatchRequest,
+    compute_dense,
+    compute_matches,
+    extract_features,
+    pca_result,
+)
+
+from .render_state import dense_lines, match_drawing
+from .widgets.options_panel import BackboneEntry, PanelValues
+
+FEATURE_CACHE_ENTRIES = 8  # feature results (all images of one set) kept per option set
+PICK_RADIUS_PX = 10.0  # a click this close (on screen) to a query point selects it
+
+
+class FeatureMixin:
+    """Extraction, feature cache, matching and point editing. Uses ``self.session``, ``self.window``,
+    ``self.runner``, ``self.report_error`` and ``self._default_pending`` (no backbone chosen yet)."""
+
+    def _init_features(self) -> None:
+        w, s, p = self.window, self.session, self.window.options
+        self.entries: dict[str, BackboneEntry] = {}
+        self._feature_cache: OrderedDict[tuple, FeatureResult] = OrderedDict()
+        self._click_t: float | None = None
+        self._no_features: str | None = None  # why the current options have no features, if they failed
+        p.sigOptionsEdited.connect(self._on_options_edited)
+        p.sigMethodChanged.connect(self.pick_method)
+        p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
+        p.sigForegroundOnlyChanged.connect(lambda on: s.set_overlay(foreground_only=on))
+        p.sigDenseToggled.connect(s.set_dense_enabled)
+        p.sigClearPoints.connect(s.clear_points)
+        w.pair_view.sigPointClicked.connect(self.click_point)
+        w.sigUndo.connect(s.undo)
+        w.sigRedo.connect(s.redo)
+        w.sigDeletePoint.connect(s.delete_point)
+        w.sigDeselect.connect(lambda: s.select(-1))
+        s.sigFeaturesChanged.connect(self._on_features)
+        s.sigPointsChanged.connect(self._on_points)
+        s.sigSelectionChanged.connect(self._on_selection)
+        s.sigMethodChanged.connect(self._on_method)
+        s.sigMatchesChanged.connect(self._on_matches)
+        s.sigDenseChanged.connect(self._on_dense)
+        s.sigOverlayChanged.connect(self._on_overlay)
+
+    # -- which options change the features ----------------------------------------------------------
+    def effective_options(self, o: ExtractionOptions) -> ExtractionOptions:
+        """``o`` with the backbone's defaults spelled out and the fields it ignores dropped, so that
+        two option sets giving the same features compare equal. Unknown backbones pass unchanged."""
+        e = self.entries.get(o.backbone)
+        if e is None:
+            return o
+        resolution = o.resolution or e.default_resolution
+        if e.weight_free:  # one descriptor "layer": layer and facet cannot change the result
+            return replace(o, resolution=resolution, layer=None, facet=None)
+        layer = e.default_layer if o.layer is None else o.layer
+        return replace(o, resolution=resolution, layer=layer % e.depth if e.depth else layer,
+                       facet=o.facet or e.default_facet)
+
+    def feature_key(self, o: ExtractionOptions | None = None, foreground_only: bool | None = None) -> tuple:
+        s = self.session
+        fg = s.foreground_only if foreground_only is None else foreground_only
+        return self.effective_options(o or s.options), bool(fg and self.foreground_supported(o or s.options))
+
+    def foreground_supported(self, o: ExtractionOptions | None = None) -> bool:
+        e = self.entries.get((o or self.session.options).backbone)
+        return e is None or not e.weight_free
+
+    # -- options and extraction ---------------------------------------------------------------------
+    def _on_options_edited(self, v: PanelValues) -> None:
+        old = self.session.options
+        checkpoint = old.checkpoint if v.backbone == old.backbone else None
+        self.drop_sphere_for_backbone(v.backbone)
+        new = ExtractionOptions(v.backbone, v.resolution, v.canvas, v.layer, v.facet, v.device, checkpoint,
+                                self.weights_file_for(v.backbone))
+        same = self.session.features is not None and self.feature_key(new) == self.feature_key(old)
+        self.session.set_options(new, same_features=same)
+        if same:
+            self.window.show_status(f"{new.backbone}: this change cannot alter the features; kept them.")
+
+    def _on_images(self) -> None:
+        s = self.session
+        self._feature_cache.clear()
+        self.window.pair_view.set_images([im.rgb for im in s.images], [im.name for im in s.images])
+        names = ", ".join(im.name for im in s.images[:4]) + (" …" if len(s.images) > 4 else "")
+        self.window.setWindowTitle(f"corrviz — {names}" if names else "corrviz")
+        self.start_extraction()
+
+    def start_extraction(self) -> None:
+        s = self.session
+        if not s.images:
+            return
+        if self._default_pending:
+            self.window.show_status("Choosing the backbone (looking for weights)…")
+            return  # extracted once the registry worker has chosen the first-start backbone
+        images, options, fg = list(s.images), s.options, s.foreground_only
+        key = self.feature_key(options, fg)
+        cached = self._feature_cache.get(key)
+        if cached is not None:
+            self.runner.cancel("extract")
+            self._feature_cache.move_to_end(key)
+            self._apply_features(cached, f"{options.backbone}: features from the cache (computed before).")
+            return
+        e = self.entries.get(options.backbone)
+        if e is not None and e.available is False:
+            self.runner.cancel("extract")
+            why = e.detail.splitlines()[-1] if e.detail else "no weights found"
+            self.extraction_failed(CorrvizError(
+                f"{options.backbone} has no weights here ({why}). Choose a weights file or a weights folder "
+                "with 'Weights…' under the backbone list, or pick a backbone whose weights are present."))
+            return
+        fg = key[1]
+        self.window.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
+        self.runner.submit("extract", lambda p: extract_features(images, options, fg, p),
+                           on_result=lambda r, sec: self._on_extracted(r, sec, key),
+                           on_error=self.extraction_failed,
+                           on_cancelled=lambda: self.window.show_status("Extraction cancelled"))
+
+    def _remember_features(self, key: tuple, result: FeatureResult) -> None:
+        self._feature_cache[key] = result
+        self._feature_cache.move_to_end(key)
+        while len(self._feature_cache) > FEATURE_CACHE_ENTRIES:
+            self._feature_cache.popitem(last=False)
+
+    def _on_extracted(self, result: FeatureResult, seconds: float, key: tuple) -> None:
+        self._remember_features(key, result)
+        if key != self.feature_key():
+            return  # computed for options that are no longer the current ones (kept in the cache)
+        self.session.record_timing("extract", result.seconds or seconds)
+        gh, gw = result.maps[0].grid_shape
+        self._apply_features(result, f"{self.session.options.backbone}: features ready ({gh}x{gw} grid). "
+                             "Click a point in any image to match it; Delete removes the selected point, "
+                             "Ctrl+Z undoes.")
+
+    def _apply_features(self, result: FeatureResult, status: str) -> None:
+        self._no_features = None
+        self.window.pair_view.set_hint("")
+        self.session.set_features(result)
+        self.window.show_status(status)
+
+    def extraction_failed(self, exc: BaseException) -> None:
+        """No features for the current options: clear every result and say why, in the view too."""
+        self.runner.cancel("match")
+        self.runner.cancel("dense")
+        self.runner.cancel("pca")
+        self.session.clear_results()
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self._no_features = f"No {self.session.options.backbone} features: {first}"
+        self.window.pair_view.set_hint(self._no_features)
+        self.report_error(exc, "Feature extraction failed")
+
+    def _on_features(self) -> None:
+        f = self.session.features
+        self.window.pair_view.set_overlays(None if f is None else f.overlays)
+        self.window.pair_view.set_overlay_opacity(self.session.overlay_opacity)
+        self._update_3d_points()
+        if f is None:
+            self.runner.cancel("match")
+            self.runner.cancel("dense")
+            self._draw_matches()
+            return
+        self.request_matches()
+        if self.session.dense_enabled:
+            self.request_dense()
+
+    def _on_overlay(self) -> None:
+        s = self.session
+        self.window.options.set_overlay(s.overlay_opacity, s.foreground_only)
+        self.window.pair_view.set_overlay_opacity(s.overlay_opacity)
+        f = s.features
+        key = self.feature_key()
+        if f is None or f.foreground_only == key[1]:
+            return
+        cached = self._feature_cache.get(key)
+        if cached is not None:
+            s.set_features(cached)
+            return
+        maps, fg = f.maps, key[1]
+
+        def done(res: FeatureResult, sec: float) -> None:
+            if s.features is not f or self.feature_key() != key:
+                return  # the features or the choice changed meanwhile
+            res.seconds = f.seconds
+            self._remember_features(key, res)
+            s.set_features(res)
+            s.record_timing("pca", sec)
+            if res.mask_source:
+                share = sum(int(m.mask.sum()) for m in res.maps) / sum(m.mask.size for m in res.maps)
+                self.window.show_status(f"Foreground only: PCA on {100 * share:.0f}% of the cells, "
+                                        f"foreground = {res.mask_source}.")
+
+        self.runner.submit("pca", lambda _p: pca_result(maps, fg), on_result=done, on_error=self.report_error)
+
+    # -- points and matching ------------------------------------------------------------------------
+    def click_point(self, image: int, x: float, y: float) -> None:
+        """A click in an image: select the query point under it, else add one there."""
+        view = self.window.pair_view
+        a, b = view.view_to_widget(image, x, y), view.view_to_widget(image, x + 1.0, y)
+        px_per_image_px = max(((b.x() - a.x()) ** 2 + (b.y() - a.y()) ** 2) ** 0.5, 1e-6)
+        near = self.session.point_near(image, x, y, PICK_RADIUS_PX / px_per_image_px)
+        if near >= 0:
+            self.session.select(near)
+            self.window.show_status(f"Point {near + 1} selected (Delete removes it, Esc deselects).")
+            return
+        self._click_t = time.perf_counter()
+        self.session.add_point(image, x, y)
+
+    def _on_points(self) -> None:
+        self._draw_matches()
+        self.request_matches()
+
+    def _on_selection(self, _index: int) -> None:
+        self._draw_matches()
+        self._update_3d_highlight()
+        m = self.session.matches
+        if m is None or m.heatmap_point != self.session.selected:  # (a pending result has the old heatmap)
+            self.request_matches()
+
+    def pick_method(self, method: str) -> None:
+        try:
+            self.session.set_method(method)
+        except CorrvizError as exc:
+            self.window.options.set_method(self.session.method)
+            self.report_error(exc, "Matcher not available")
+
+    def _on_method(self, method: str) -> None:
+        self.window.options.set_method(method)
+        self.request_matches()
+
+    def request_matches(self) -> None:
+        s = self.session
+        if not s.points or s.features is None or len(s.images) < 2:
+            self.runner.cancel("match")
+            if s.matches is not None:
+                s.set_matches(None)
+            if s.points and s.features is None and self._no_features is None:
+                self.window.show_status("Features are not ready yet; the points will be matched when they are.")
+            elif s.points and len(s.images) < 2:
+                self.window.show_status("Open a second image to see matches.")
+            return
+        sphere = None
+        if s.method == "combined":
+            if s.sphere_maps is None:
+                self.window.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
+                return
+            sphere = tuple(s.sphere_maps)
+        feats = s.features
+        req = MatchRequest(tuple(feats.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
+                           alpha=s.sphere_alpha)
+
+        def done(result, _sec: float) -> None:
+            if s.features is feats and tuple(s.points) == req.points:  # else: computed from stale state
+                s.set_matches(result)
+                s.record_timing("match", result.seconds)
+
+        self.runner.submit("match", lambda _p: compute_matches(req), on_result=done,
+                           on_error=lambda e: self.report_error(e, "Matching failed"))
+
+    def _on_matches(self) -> None:
+        self._draw_matches()
+        self._update_3d_highlight()
+        if self._click_t is not None and self.session.matches is not None:
+            t0, self._click_t = self._click_t, None
+            QTimer.singleShot(0, lambda: self.session.record_timing("display", time.perf_counter() - t0))
+
+    def _draw_matches(self) -> None:
+        d = match_drawing(self.session)
+        view = self.window.pair_view
+        view.set_points(d.points)
+        view.set_targets(d.targets)
+        view.set_lines(d.lines)
+        view.set_heatmaps(d.heatmaps)
+
+    def request_dense(self) -> None:
+        s = self.session
+        if s.features is None or len(s.images) < 2 or not s.dense_enabled:
+            return
+        feats = s.features
+        src, trg = feats.maps[0], feats.maps[1]
+
+        def done(m, sec: float) -> None:
+            if s.features is feats and s.dense_enabled:
+                s.set_dense(m)
+                s.record_timing("dense", sec)
+
+        self.runner.submit("dense", lambda _p: compute_dense(src, trg), on_result=done, on_error=self.report_error)
+
+    def _on_dense(self) -> None:
+        s = self.session
+        if s.dense_enabled and s.dense is None:
+            self.request_dense()
+        self.window.options.set_dense(s.dense_enabled)
+        self.window.pair_view.set_dense(dense_lines(s))

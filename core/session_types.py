@@ -1,0 +1,133 @@
+"""Plain records of the session model: inputs, options, query points, matches, features, runs.
+
+No signals and no heavy imports here; :mod:`corrviz.core.session` holds the evented model that
+carries them, and re-exports every name (``from corrviz.core.session import QueryPoint`` works).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .features import FeatureMap
+
+# Distinct colours for query points (RGB 0-255), cycled.
+POINT_COLORS: tuple[tuple[int, int, int], ...] = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
+
+
+def point_color(index: int) -> tuple[int, int, int]:
+    return POINT_COLORS[index % len(POINT_COLORS)]
+
+
+@dataclass
+class ImageInput:
+    """One loaded image: a display name, where it came from, and its RGB uint8 pixels (H, W, 3)."""
+
+    name: str
+    rgb: np.ndarray
+    path: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """What the user picked in the backbone panel (``None`` = the backbone's default)."""
+
+    backbone: str = "dense_sift"
+    resolution: int | None = None
+    canvas: str = "pad_center"
+    layer: int | None = None
+    facet: str | None = None
+    device: str = "cpu"
+    checkpoint: str | None = None
+    weights: str | None = None  # a backbone weights file the user chose (else the weights folder / hub)
+
+    def feature_options(self, batch_size: int = 4) -> Any:
+        from .features import FeatureOptions
+
+        return FeatureOptions(resolution=self.resolution, canvas=self.canvas, layer=self.layer,
+                              facet=self.facet, device=self.device, batch_size=batch_size)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExtractionOptions:
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+
+
+@dataclass(frozen=True)
+class QueryPoint:
+    """A clicked point: the image it was clicked in, image pixel coordinates, and its colour slot."""
+
+    image: int
+    x: float
+    y: float
+    color: int = 0
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        return point_color(self.color)
+
+
+@dataclass
+class PointMatch:
+    """Where one query point lands in one other image."""
+
+    query: int  # index into the query point list
+    target: int  # image index
+    xy: tuple[float, float]
+    score: float  # cosine similarity at the match
+    valid: bool
+    confidence: float | None = None  # soft-argmax peak probability, when the method has one
+
+
+@dataclass
+class MatchResult:
+    """Matches of every query point into every other image, plus the selected point's heatmaps."""
+
+    method: str
+    matches: list[PointMatch] = field(default_factory=list)
+    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)  # image index -> (h, w) raster in [0, 1]
+    heatmap_point: int = -1
+    seconds: float = 0.0
+
+    def for_query(self, q: int) -> list[PointMatch]:
+        return [m for m in self.matches if m.query == q]
+
+
+@dataclass
+class FeatureResult:
+    """Feature maps of all images with their joint-PCA overlays and 3-D PCA points."""
+
+    maps: list[FeatureMap]
+    overlays: list[np.ndarray]  # (H, W, 3) uint8 per image, consistent colours
+    points3d: list[np.ndarray]  # (N_i, 3) PCA coordinates of the (foreground) cells
+    cells3d: list[np.ndarray]  # (N_i, 2) the (row, col) of each 3-D point
+    colors3d: list[np.ndarray]  # (N_i, 3) float RGB of each 3-D point
+    seconds: float = 0.0
+    foreground_only: bool = False
+    mask_source: str = ""  # what the foreground cells came from, when foreground_only
+
+
+@dataclass
+class EvalRun:
+    """One benchmark run of the evaluation panel: its request, the outcomes so far, the result."""
+
+    benchmark: str
+    data_root: str
+    method: str
+    limit: int | None = None
+    outcomes: list[Any] = field(default_factory=list)  # PairOutcome / ClipOutcome / ObjectOutcome
+    scores: list[tuple[str, float, float]] = field(default_factory=list)  # (item, numerator, denominator)
+    result: Any = None  # EvalResult once finished
+    state: str = "running"  # running | done | cancelled | failed
+    message: str = ""
