@@ -19,34 +19,144 @@ from __future__ import annotations
 import torch
 
 
-def smooth_ap(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, temperature: float = 0.01
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair_sums(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, q: torch.Tensor, i: torch.Tensor,
+               temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For (query, positive) pairs q, i: sigmoids (E, M) and the masks of the other positives / negatives."""
+    rows = sim[q]
+    sg = torch.sigmoid((rows - rows.gather(1, i[:, None])) / temperature)
+    others = pos[q]
+    others[torch.arange(len(q), device=sim.device), i] = False
+    return sg, others.to(sg.dtype), neg[q].to(sg.dtype), rows
+
+
+class _RowSparse:
+    """Nonzeros of a (Q, M) bool mask, found once and sliced by row range (rows come out sorted)."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.rows, self.cols = mask.nonzero(as_tuple=True)
+
+    def range(self, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lo, hi = torch.searchsorted(self.rows, torch.tensor([a, b], device=self.rows.device)).tolist()
+        return self.rows[lo:hi] - a, self.cols[lo:hi]
+
+
+def _fast_sigmoids(sim: torch.Tensor, a: int, b: int, tau: float) -> torch.Tensor:
+    """sigmoid((s_qj - s_qq) / tau) for rows a..b (a new tensor; sim itself is not modified)."""
+    rows = torch.arange(a, b, device=sim.device)
+    x = sim[a:b] - sim[rows, rows][:, None]
+    return x.mul_(1.0 / tau).sigmoid_()
+
+
+class _SmoothAP(torch.autograd.Function):
+    """SmoothAP per query with a hand-written backward, in chunks.
+
+    Each (query q, positive i) pair needs sigmoid((s_qj - s_qi) / tau) over all candidates j. Pairs
+    with i == q (the data puts each query's exact correspondence in column q) take a dense fast path
+    on row views of ``sim``: one sigmoid pass, the negatives' sum as the row sum minus the few
+    positive and ignored entries (gathered sparsely). Other pairs take the general gathered path.
+    Nothing of size (pairs x candidates) is kept for the backward pass: the sigmoids are recomputed.
+    """
+
+    @staticmethod
+    def forward(ctx, sim, pos, neg, temperature, chunk):  # noqa: ANN001, ANN205
+        n_q, n_m = sim.shape
+        k = min(n_q, n_m)
+        diag = torch.zeros(n_q, dtype=torch.bool, device=sim.device)
+        diag[:k] = pos[torch.arange(k), torch.arange(k)]
+        pos_off = pos.clone()
+        pos_off[torch.arange(k), torch.arange(k)] = False
+        q_idx, i_idx = pos_off.nonzero(as_tuple=True)  # the general pairs (i != q)
+        ignored = ~(pos | neg)
+        ap_sum = sim.new_zeros(n_q)
+        fast_pos = sim.new_zeros(n_q)
+        fast_all = sim.new_ones(n_q)
+        pos_sp, ign_sp = _RowSparse(pos_off[:k]), _RowSparse(ignored[:k])
+        for a in range(0, k, chunk):  # fast path: pair (q, q)
+            b = min(k, a + chunk)
+            sg = _fast_sigmoids(sim, a, b, temperature)
+            pr, pc = pos_sp.range(a, b)
+            ir, ic = ign_sp.range(a, b)
+            s_pos = sg.new_zeros(b - a).index_add(0, pr, sg[pr, pc])
+            s_ign = sg.new_zeros(b - a).index_add(0, ir, sg[ir, ic])
+            s_neg = sg.sum(1) - s_pos - s_ign - 0.5  # 0.5 = sigma(0) of j == q itself
+            fast_pos[a:b] = 1.0 + s_pos
+            fast_all[a:b] = 1.0 + s_pos + s_neg.clamp(min=0.0)
+        ap_sum += torch.where(diag, fast_pos / fast_all, sim.new_zeros(()))
+        rank_pos = sim.new_empty(len(q_idx))
+        rank_all = sim.new_empty(len(q_idx))
+        for start in range(0, len(q_idx), chunk):  # general path
+            sl = slice(start, start + chunk)
+            sg, others, negm, _ = _pair_sums(sim, pos, neg, q_idx[sl], i_idx[sl], temperature)
+            rank_pos[sl] = 1.0 + (sg * others).sum(1)
+            rank_all[sl] = rank_pos[sl] + (sg * negm).sum(1)
+        ap_sum = ap_sum.index_add(0, q_idx, rank_pos / rank_all)
+        counts = pos.sum(1).clamp(min=1).to(sim.dtype)
+        ctx.save_for_backward(sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts)
+        ctx.temperature, ctx.chunk, ctx.sparse = temperature, chunk, (pos_sp, ign_sp)
+        return ap_sum / counts
+
+    @staticmethod
+    def backward(ctx, grad_ap):  # noqa: ANN001, ANN205
+        sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts = ctx.saved_tensors
+        tau, chunk = ctx.temperature, ctx.chunk
+        pos_sp, ign_sp = ctx.sparse
+        grad = torch.zeros_like(sim)
+        k = min(sim.shape)
+        wq = torch.where(diag, grad_ap / counts, grad_ap.new_zeros(()))  # d loss / d ratio of pair (q, q)
+        f_other = wq * (fast_all - fast_pos) / fast_all ** 2  # d ratio / d sigma_j, j another positive
+        f_neg = -wq * fast_pos / fast_all ** 2                # d ratio / d sigma_j, j a negative
+        for a in range(0, k, chunk):
+            b = min(k, a + chunk)
+            rows = torch.arange(a, b, device=sim.device)
+            sg = _fast_sigmoids(sim, a, b, tau)
+            g = sg.mul_(1.0 - sg).mul_(f_neg[a:b, None] / tau)  # f_neg * sigma' / tau, in place
+            pr, pc = pos_sp.range(a, b)
+            if len(pr):
+                g[pr, pc] *= (f_other[a:b] / f_neg[a:b].where(f_neg[a:b] != 0, f_neg.new_ones(())))[pr]
+            ir, ic = ign_sp.range(a, b)
+            g[ir, ic] = 0.0
+            g[rows - a, rows] = 0.0
+            grad[a:b] = g
+            grad[rows, rows] -= g.sum(1)
+        w = grad_ap[q_idx] / counts[q_idx]
+        coef_other = w * (rank_all - rank_pos) / rank_all ** 2
+        coef_neg = -w * rank_pos / rank_all ** 2
+        for start in range(0, len(q_idx), chunk):
+            sl = slice(start, start + chunk)
+            q, i = q_idx[sl], i_idx[sl]
+            sg, others, negm, _ = _pair_sums(sim, pos, neg, q, i, tau)
+            coef = torch.where(negm.bool(), coef_neg[sl, None], others * coef_other[sl, None])
+            g = coef.mul_(sg).mul_(1.0 - sg).div_(tau)
+            grad.index_add_(0, q, g)
+            grad.index_put_((q, i), -g.sum(1), accumulate=True)
+        return grad, None, None, None, None
+
+
+def smooth_ap(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, temperature: float = 0.01,
+              chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """SmoothAP per query and which queries count.
 
     sim: (Q, M) similarities of Q queries to M candidates; pos, neg: (Q, M) bool, disjoint.
-    Returns ``(ap (Q,), valid (Q,) bool)``; ``ap`` is 0 where not valid.
+    Returns ``(ap (Q,), valid (Q,) bool)``; ``ap`` is 0 where not valid. Differentiable in ``sim``.
     """
     if sim.shape != pos.shape or sim.shape != neg.shape:
         raise ValueError(f"sim {tuple(sim.shape)}, pos {tuple(pos.shape)} and neg {tuple(neg.shape)} must match")
     if torch.any(pos & neg):
         raise ValueError("a candidate cannot be both a positive and a negative")
-    q_idx, i_idx = pos.nonzero(as_tuple=True)  # every (query, positive) pair
-    n_q = sim.shape[0]
-    counts = pos.sum(1)
-    valid = (counts > 0) & neg.any(1)
-    if q_idx.numel() == 0:
-        return sim.sum(1) * 0.0, valid
-    s_i = sim[q_idx, i_idx]
-    rows = sim[q_idx]  # (E, M)
-    sg = torch.sigmoid((rows - s_i[:, None]) / temperature)
-    others = pos[q_idx].clone()
-    others[torch.arange(len(q_idx), device=sim.device), i_idx] = False
-    zero = sg.new_zeros(())
-    rank_pos = 1.0 + torch.where(others, sg, zero).sum(1)
-    rank_all = rank_pos + torch.where(neg[q_idx], sg, zero).sum(1)
-    ap_pairs = rank_pos / rank_all
-    ap = sim.new_zeros(n_q).index_add(0, q_idx, ap_pairs) / counts.clamp(min=1).to(sim.dtype)
-    return torch.where(valid, ap, sim.new_zeros(())), valid
+    valid = pos.any(1) & neg.any(1)
+    ap = _SmoothAP.apply(sim, pos, neg, float(temperature), int(chunk))
+    return torch.where(valid, ap, ap.new_zeros(())), valid
+
+
+def smooth_ap_reference(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, temperature: float = 0.01
+                        ) -> torch.Tensor:
+    """The same SmoothAP per query written with plain autograd ops (for tests; slower)."""
+    q_idx, i_idx = pos.nonzero(as_tuple=True)
+    sg, others, negm, _ = _pair_sums(sim, pos, neg, q_idx, i_idx, temperature)
+    rank_pos = 1.0 + (sg * others).sum(1)
+    rank_all = rank_pos + (sg * negm).sum(1)
+    counts = pos.sum(1).clamp(min=1).to(sim.dtype)
+    return sim.new_zeros(sim.shape[0]).index_add(0, q_idx, rank_pos / rank_all) / counts
 
 
 def smooth_ap_loss(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, temperature: float = 0.01

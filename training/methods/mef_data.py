@@ -223,15 +223,18 @@ class MEFData(TrainData):
         on_b = np.isfinite(xyz_b).all(axis=1)
         img_a, aff_a = self._view(vs, a, rng)
         img_b, aff_b = self._view(vs, b, rng)
-        q_xy = _apply(xa[visible], aff_a)
-        q_xyz = xyz_a[visible]
-        c_xy = _apply(np.concatenate([xb_gt[visible], xb[on_b]]), aff_b)
-        c_xyz = np.concatenate([q_xyz, xyz_b[on_b]])
-        q_in, c_in = _inside(q_xy, self.resolution), _inside(c_xy, self.resolution)
+        q_xy, gt_xy = _apply(xa[visible], aff_a), _apply(xb_gt[visible], aff_b)
+        keep = _inside(q_xy, self.resolution) & _inside(gt_xy, self.resolution)  # both ends in frame
+        q_xyz = xyz_a[visible][keep]
+        r_xy = _apply(xb[on_b], aff_b)
+        r_in = _inside(r_xy, self.resolution)
+        # candidate k < len(queries) is query k's exact correspondence (the loss's fast path relies on it)
+        c_xy = np.concatenate([gt_xy[keep], r_xy[r_in]])
+        c_xyz = np.concatenate([q_xyz, xyz_b[on_b][r_in]])
         f32 = torch.float32
         return {"images": torch.stack([img_a, img_b]),
-                "q_xy": torch.as_tensor(q_xy[q_in], dtype=f32), "q_xyz": torch.as_tensor(q_xyz[q_in], dtype=f32),
-                "c_xy": torch.as_tensor(c_xy[c_in], dtype=f32), "c_xyz": torch.as_tensor(c_xyz[c_in], dtype=f32)}
+                "q_xy": torch.as_tensor(q_xy[keep], dtype=f32), "q_xyz": torch.as_tensor(q_xyz, dtype=f32),
+                "c_xy": torch.as_tensor(c_xy, dtype=f32), "c_xyz": torch.as_tensor(c_xyz, dtype=f32)}
 
     def collate(self, items: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         return items
