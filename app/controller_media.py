@@ -14,12 +14,23 @@ import numpy as np
 from corrviz.core.errors import Cancelled, CorrvizError, MeshError
 from corrviz.core.session import extract_maps
 from corrviz.core.session_3d import load_mesh_arrays, sphere_points
-from corrviz.core.tracking import read_video, track_points
 
 from .render_state import highlight_cells
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf", ".npz")
-TRACK_COLOR = (255, 200, 0)
+TRACK_COLORS = ((255, 200, 0), (0, 200, 255), (255, 90, 170), (120, 230, 90), (190, 140, 255), (255, 140, 40))
+
+
+def track_color(k: int) -> tuple[int, int, int]:
+    return TRACK_COLORS[k % len(TRACK_COLORS)]
+
+
+def track_summary(t, rule_label: str) -> str:
+    """One status line: how many tracks, through how many frames, and how many frames each hides."""
+    hidden = (~t.visible).sum(axis=0)
+    per = ", ".join(f"#{k + 1}: {int(h)}" for k, h in enumerate(hidden))
+    return (f"{t.num_points} track(s) through {t.num_frames} frames in {t.seconds * 1000:.0f} ms; "
+            f"frames flagged occluded ({rule_label}): {per}.")
 
 
 class MediaMixin:
@@ -28,11 +39,12 @@ class MediaMixin:
     def _init_media(self) -> None:
         s, vv = self.session, self.window.video_view
         self.view3d = None
-        self._threshold = float(vv.threshold.value())
+        self._occlusion = (vv.occlusion_rule(), float(vv.threshold.value()))
         vv.sigFrameRequested.connect(s.set_frame)
         vv.sigPointClicked.connect(self.track_point)
         vv.sigStepChanged.connect(self._on_step)
-        vv.sigThresholdChanged.connect(self._on_threshold)
+        vv.sigOcclusionChanged.connect(self._on_occlusion)
+        vv.sigClearTracks.connect(self.clear_tracks)
         s.sigVideoChanged.connect(self._on_video)
         s.sigFrameChanged.connect(self._on_frame)
         s.sigTrackChanged.connect(self._on_track)
@@ -43,6 +55,12 @@ class MediaMixin:
     # -- 3-D view -----------------------------------------------------------------------------------
     def ensure_view3d(self):
         if self.view3d is None:
+            import importlib.util
+
+            if importlib.util.find_spec("triton") is not None:
+                # Triton bundles LLVM; imported after Mesa's llvmpipe (software GL, e.g. Xvfb) it segfaults,
+                # and timm imports it (torchvision -> torch._dynamo) on the first ViT. Load it before GL.
+                import triton  # noqa: F401
             from .widgets.view3d import View3D
 
             self.view3d = View3D()
@@ -112,6 +130,8 @@ class MediaMixin:
             self.extract_video_features()
 
         self.window.show_status(f"Reading {Path(path).name} (every {step} frames)…")
+        from corrviz.core.tracking import read_video  # torch: not imported before the first window
+
         self.runner.submit("video", lambda p: read_video(path, step, progress=p), on_result=done,
                            on_error=lambda e: self.report_error(e, "Cannot open video"),
                            on_cancelled=lambda: self.window.show_status("Video loading cancelled"))
@@ -126,7 +146,8 @@ class MediaMixin:
             s.set_video_features(maps)
             s.record_timing("video", sec)
             self.window.video_view.status.setText(
-                f"{len(maps)} frames ready ({options.backbone}). Click a point on a frame to track it.")
+                f"{len(maps)} frames ready ({options.backbone}). Click points on a frame to track them.")
+            self.retrack()  # tracks kept from other features are recomputed with these
 
         self.window.video_view.status.setText(f"Extracting {options.backbone} features of {len(frames)} frames…")
         self.runner.submit("video_features", lambda p: extract_maps(frames, options, p), on_result=done,
@@ -148,43 +169,64 @@ class MediaMixin:
         if self.session.video_path:
             self.open_video(self.session.video_path, step)
 
-    def _on_threshold(self, value: float) -> None:
-        self._threshold = float(value)
-        q = self.session.track_query
-        if q is not None:
-            self.track_point(q[1], q[2], frame=q[0])
+    def _on_occlusion(self, rule: str, value: float) -> None:
+        self._occlusion = (rule, float(value))
+        if self.track_queries():
+            self.retrack()
+
+    def track_queries(self) -> list[tuple[int, float, float]]:
+        """The query points (frame, x, y) of the tracks kept in the session, oldest first."""
+        return list(self.session.track_query or [])
 
     def track_point(self, x: float, y: float, frame: int | None = None) -> None:
+        """Add a track from (x, y) of ``frame`` (default: the frame shown); the others are kept."""
         s = self.session
         if s.video_maps is None:
             self.window.video_view.status.setText("Video features are not ready yet; wait for the extraction.")
             return
-        frame = s.frame if frame is None else frame
-        maps, thr = list(s.video_maps), self._threshold
+        frame = s.frame if frame is None else int(frame)
+        self.retrack(self.track_queries() + [(frame, float(x), float(y))])
+
+    def clear_tracks(self) -> None:
+        self.runner.cancel("track")
+        self.session.set_track(None, None)
+        self.window.video_view.status.setText("Tracks cleared. Click points on a frame to track them.")
+
+    def retrack(self, queries: list[tuple[int, float, float]] | None = None) -> None:
+        """(Re)compute every track with the current features and occlusion rule."""
+        s = self.session
+        queries = self.track_queries() if queries is None else queries
+        if s.video_maps is None or not queries:
+            return
+        from corrviz.core.tracking import track_query_points  # torch: not imported before the first window
+
+        maps, (rule, value) = list(s.video_maps), self._occlusion
 
         def done(track, sec: float) -> None:
-            s.set_track(track, (frame, x, y))
+            s.set_track(track, queries)
             s.record_timing("track", sec)
 
-        self.runner.submit("track", lambda p: track_points(maps, frame, np.array([[x, y]]),
-                                                           occlusion_threshold=thr, progress=p),
+        self.runner.submit("track", lambda p: track_query_points(maps, queries, rule, value, progress=p),
                            on_result=done, on_error=lambda e: self.report_error(e, "Tracking failed"))
 
     def _on_track(self) -> None:
+        from .widgets.video_view import OCCLUSION_UI, TrackLayer
+
         s, t = self.session, self.session.track
         vv = self.window.video_view
         if t is None:
-            vv.set_track(None, None, None)
+            vv.set_tracks([])
             if self.view3d is not None:
                 self.view3d.set_tracks(None)
             return
-        q = s.track_query
-        hidden = int((~t.visible[:, 0]).sum())
-        vv.set_track(t.xy[:, 0], t.visible[:, 0], None if q is None else (q[1], q[2]),
-                     f"Tracked from frame {t.query_frame + 1} through {t.num_frames} frames in "
-                     f"{t.seconds * 1000:.0f} ms; {hidden} frame(s) below the occlusion threshold.")
+        frames, qxy = t.point_query_frames(), t.query_xy if t.query_xy is not None else np.zeros((t.num_points, 2))
+        conf = t.confidence if t.confidence is not None else np.clip(t.score, 0, 1)
+        colors = [track_color(k) for k in range(t.num_points)]
+        vv.set_tracks([TrackLayer(t.xy[:, k], t.visible[:, k], conf[:, k], int(frames[k]),
+                                  (float(qxy[k, 0]), float(qxy[k, 1])), colors[k]) for k in range(t.num_points)],
+                      track_summary(t, OCCLUSION_UI[t.rule][0]))
         if self.view3d is not None and s.video is not None:
-            self.view3d.set_tracks([t.curve(0)], [TRACK_COLOR], s.video.size)
+            self.view3d.set_tracks([t.curve(k) for k in range(t.num_points)], colors, s.video.size)
 
     def _on_media_options(self, options) -> None:
         self.extract_video_features()

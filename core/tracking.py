@@ -2,9 +2,20 @@
 
 A query point is matched from its query frame's features into every frame independently (no
 temporal model): the nearest-neighbour cell gives the peak, a soft-argmax over the cells within
-``radius_px`` [35] image pixels of the peak refines it, and the cosine similarity at the peak decides
-visibility (below ``occlusion_threshold`` the point is reported occluded). The argmax only looks at
-cells covered by the image (canvas padding excluded).
+``radius_px`` [35] image pixels of the peak refines it. The argmax only looks at cells covered by
+the image (canvas padding excluded).
+
+Occlusion rules (``occlusion=``):
+
+* ``absolute`` (A.10, the benchmarks' default): occluded where the peak cosine similarity is below
+  ``occlusion_threshold`` [0.5]. Confidence = the peak similarity.
+* ``relative``: the peak is compared with the query's own similarity distribution in its query
+  frame, ``c = (peak - median) / (self - median)`` with ``self`` the query's similarity at its own
+  position and ``median`` over the frame's cells; occluded where ``c < relative_threshold``.
+  Weight-free descriptors peak at 0.8-0.9 everywhere, so an absolute threshold flags nothing.
+* ``cycle``: the match in frame t is tracked back into the query frame; occluded where it lands
+  more than ``cycle_cells`` feature cells from the query (a cycle-consistency check, independent
+  of the similarity scale). Confidence = ``c`` clipped to [0, 1], zero where the cycle fails.
 """
 
 from __future__ import annotations
@@ -49,15 +60,34 @@ class VideoFrames:
         return (int(self.frames[0].shape[1]), int(self.frames[0].shape[0])) if self.frames else (0, 0)
 
 
+OCCLUSION_RULES = {"absolute": "peak similarity below a fixed threshold (A.10)",
+                   "relative": "peak relative to the query's own similarity distribution",
+                   "cycle": "tracking back to the query frame misses the query"}
+
+
 @dataclass
 class Track:
-    """Tracks of N points over T frames."""
+    """Tracks of N points over T frames.
+
+    ``confidence`` (T, N) in [0, 1] is what the occlusion rule thresholds (see the module
+    docstring); ``cycle_error`` (T, N) the back-tracking error in image pixels (``cycle`` rule).
+    """
 
     xy: np.ndarray  # (T, N, 2) image coordinates
     visible: np.ndarray  # (T, N) bool
     score: np.ndarray  # (T, N) cosine similarity at the match
     query_frame: int
     seconds: float = 0.0
+    confidence: np.ndarray | None = None
+    rule: str = "absolute"
+    cycle_error: np.ndarray | None = None
+    query_frames: np.ndarray | None = None  # (N,) each point's query frame (None: all ``query_frame``)
+    query_xy: np.ndarray | None = None  # (N, 2) each point's query position
+
+    def point_query_frames(self) -> np.ndarray:
+        if self.query_frames is not None:
+            return np.asarray(self.query_frames, dtype=np.int64)
+        return np.full(self.num_points, self.query_frame, dtype=np.int64)
 
     @property
     def num_frames(self) -> int:
@@ -138,7 +168,7 @@ def radius_soft_argmax(sim: torch.Tensor, cells_xy: np.ndarray, radius_px: float
     peak = argmax_cells(sim)
     centres = torch.from_numpy(np.asarray(cells_xy, dtype=np.float64)).reshape(h * w, 2)
     flat_peak = peak[:, 0] * w + peak[:, 1]
-    inside = torch.cdist(centres[flat_peak], centres) <= radius_px
+    inside = ((centres[None] - centres[flat_peak][:, None]) ** 2).sum(-1) <= radius_px ** 2  # exact, no cdist matmul
     inside[torch.arange(q), flat_peak] = True
     logits = (sim.reshape(q, -1).double() / beta).masked_fill(~inside, float("-inf"))
     xy = torch.softmax(logits, dim=1) @ centres
@@ -175,24 +205,130 @@ def track_features(query: torch.Tensor, maps: Sequence[FeatureMap], method: str 
     return xy, score
 
 
+def query_self_similarity(query: torch.Tensor, fm: FeatureMap, points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The query features' similarity distribution in their own frame: (self (N,), median (N,)).
+
+    ``self``: the peak within one cell of each query's position (its own match); ``median``: over
+    the cells covered by the image. What a peak elsewhere is measured against (``relative`` rule).
+    """
+    from .matching import similarity_to_grid
+
+    sim = similarity_to_grid(query, fm)  # (N, h, w)
+    content = torch.from_numpy(fm.transform.content_mask())
+    median = sim[:, content].median(dim=1).values.double().numpy()
+    centres = np.asarray(fm.cell_centers(), dtype=np.float64)  # (h, w, 2)
+    pitch = cell_pitch(fm)
+    own = np.empty(len(points_xy))
+    flat = sim.reshape(len(points_xy), -1).double().numpy()
+    for i, p in enumerate(np.asarray(points_xy, dtype=np.float64)):
+        near = np.linalg.norm(centres.reshape(-1, 2) - p, axis=1) <= 1.5 * pitch
+        own[i] = flat[i, near].max() if near.any() else flat[i].max()
+    return own, median
+
+
+def cell_pitch(fm: FeatureMap) -> float:
+    """Distance between neighbouring feature cells in image pixels."""
+    c = np.asarray(fm.cell_centers(), dtype=np.float64)
+    steps = [np.linalg.norm(c[0, 1] - c[0, 0]) if c.shape[1] > 1 else 0.0,
+             np.linalg.norm(c[1, 0] - c[0, 0]) if c.shape[0] > 1 else 0.0]
+    return float(max(steps)) or 1.0
+
+
+def relative_confidence(score: np.ndarray, own: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """``(score - median) / (self - median)`` per query (rows of ``score`` (N, T)), clipped to [0, 1]."""
+    span = np.maximum(own - median, 1e-6)[:, None]
+    return np.clip((score - median[:, None]) / span, 0.0, 1.0)
+
+
+def cycle_errors(maps: Sequence[FeatureMap], query_frame: int, points_xy: np.ndarray, xy: np.ndarray,
+                 method: str, radius_px: float, beta: float, progress: Progress | None = None) -> np.ndarray:
+    """Back-tracking error (N, T) in image pixels: the features at ``xy`` (N, T, 2) of each frame are
+    located in the query frame, and compared with the queries ``points_xy`` (N, 2)."""
+    n, t = xy.shape[:2]
+    qmap = maps[query_frame]
+    err = np.zeros((n, t))
+    for f, fm in enumerate(maps):
+        if f == query_frame:
+            continue
+        back, _ = track_features(fm.sample(xy[:, f]), [qmap], method, radius_px, beta)
+        err[:, f] = np.linalg.norm(back[:, 0] - points_xy, axis=1)
+        if progress is not None:
+            progress.step()
+    return err
+
+
 def track_points(maps: Sequence[FeatureMap], query_frame: int, points_xy: np.ndarray, radius_px: float = 35.0,
                  beta: float = 0.02, occlusion_threshold: float = 0.5, method: str = "soft-argmax",
-                 progress: Progress | None = None) -> Track:
+                 progress: Progress | None = None, occlusion: str = "absolute", relative_threshold: float = 0.5,
+                 cycle_cells: float = 2.0) -> Track:
     """Track image points of ``maps[query_frame]`` through every frame (see the module docstring).
 
-    A point is visible in a frame when the cosine similarity at its peak is >= ``occlusion_threshold``;
-    in the query frame it is always visible at its own position.
+    ``occlusion`` picks the rule that decides visibility: ``absolute`` (peak >= ``occlusion_threshold``),
+    ``relative`` (relative confidence >= ``relative_threshold``) or ``cycle`` (back-tracking lands
+    within ``cycle_cells`` feature cells of the query). In the query frame a point is always
+    visible at its own position, with confidence 1.
     """
     t0 = time.perf_counter()
     if not maps:
         raise InputMismatchError("no frames to track through")
     if not 0 <= query_frame < len(maps):
         raise InputMismatchError(f"query frame {query_frame} is outside 0..{len(maps) - 1}")
+    if occlusion not in OCCLUSION_RULES:
+        raise InputMismatchError(f"unknown occlusion rule {occlusion!r}; choose one of {', '.join(OCCLUSION_RULES)}")
     pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     if progress is not None:
-        progress.start(len(maps), "tracking")
-    xy, score = track_features(maps[query_frame].sample(pts), maps, method, radius_px, beta, progress=progress)
+        progress.start(len(maps) * 2 - 1 if occlusion == "cycle" else len(maps), "tracking")
+    query = maps[query_frame].sample(pts)
+    xy, score = track_features(query, maps, method, radius_px, beta, progress=progress)
     xy[:, query_frame], score[:, query_frame] = pts, 1.0
-    visible = score >= occlusion_threshold
+    cycle = None
+    if occlusion == "absolute":
+        confidence = np.clip(score, 0.0, 1.0)
+        visible = score >= occlusion_threshold
+    else:
+        own, median = query_self_similarity(query, maps[query_frame], pts)
+        confidence = relative_confidence(score, own, median)
+        visible = confidence >= relative_threshold
+        if occlusion == "cycle":
+            cycle = cycle_errors(maps, query_frame, pts, xy, method, radius_px, beta, progress)
+            visible = cycle <= cycle_cells * cell_pitch(maps[query_frame])
+            confidence = np.where(visible, confidence, 0.0)
     visible[:, query_frame] = True
-    return Track(xy.transpose(1, 0, 2), visible.T, score.T, query_frame, time.perf_counter() - t0)
+    confidence[:, query_frame] = 1.0
+    return Track(xy.transpose(1, 0, 2), visible.T, score.T, query_frame, time.perf_counter() - t0,
+                 confidence=confidence.T, rule=occlusion, cycle_error=None if cycle is None else cycle.T,
+                 query_frames=np.full(len(pts), query_frame, np.int64), query_xy=pts.copy())
+
+
+RULE_PARAMETER = {"absolute": "occlusion_threshold", "relative": "relative_threshold", "cycle": "cycle_cells"}
+
+
+def track_query_points(maps: Sequence[FeatureMap], queries: Sequence[tuple[int, float, float]],
+                       occlusion: str = "cycle", value: float | None = None, method: str = "soft-argmax",
+                       radius_px: float = 35.0, beta: float = 0.02, progress: Progress | None = None) -> Track:
+    """Several tracks at once: ``queries`` (frame, x, y), each from its own frame, in one Track
+    (points in the order given). ``value`` is the threshold of the rule (see ``RULE_PARAMETER``)."""
+    if not queries:
+        raise InputMismatchError("no query points to track")
+    if occlusion not in RULE_PARAMETER:
+        raise InputMismatchError(f"unknown occlusion rule {occlusion!r}; choose one of {', '.join(OCCLUSION_RULES)}")
+    t0 = time.perf_counter()
+    q = np.asarray([[f, x, y] for f, x, y in queries], dtype=np.float64)
+    frames = q[:, 0].astype(np.int64)
+    kw = {} if value is None else {RULE_PARAMETER[occlusion]: float(value)}
+    parts: list[tuple[np.ndarray, Track]] = []
+    for f in np.unique(frames):
+        sel = np.flatnonzero(frames == f)
+        parts.append((sel, track_points(maps, int(f), q[sel, 1:], radius_px, beta, method=method,
+                                        occlusion=occlusion, progress=progress, **kw)))
+    n, t = len(q), len(maps)
+    out = Track(np.zeros((t, n, 2)), np.zeros((t, n), bool), np.zeros((t, n)), int(frames[0]),
+                confidence=np.zeros((t, n)), rule=occlusion, query_frames=frames, query_xy=q[:, 1:].copy(),
+                cycle_error=np.zeros((t, n)) if occlusion == "cycle" else None)
+    for sel, part in parts:
+        out.xy[:, sel], out.visible[:, sel], out.score[:, sel] = part.xy, part.visible, part.score
+        out.confidence[:, sel] = part.confidence
+        if out.cycle_error is not None:
+            out.cycle_error[:, sel] = part.cycle_error
+    out.seconds = time.perf_counter() - t0
+    return out

@@ -33,14 +33,67 @@ def test_track_follows_a_pan(maps):
     assert curve.shape == (8, 3) and (curve[:, 2] == np.arange(8)).all()
 
 
-def test_occlusion_threshold(maps):
+@pytest.fixture(scope="module")
+def with_noise_frame(maps):
+    """The pan with a random-noise frame inserted at index 3 (the tracked content vanishes there)."""
     rng = np.random.default_rng(0)
     noise = extract_maps([rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)], ExtractionOptions())
-    seq = list(maps[:3]) + noise + list(maps[3:])
-    t = track_points(seq, 0, np.array([[148.0, 90.0]]), occlusion_threshold=0.7)
+    return list(maps[:3]) + noise + list(maps[3:])
+
+
+def test_occlusion_threshold(with_noise_frame):
+    seq = with_noise_frame
+    t = track_points(seq, 0, np.array([[148.0, 90.0]]), occlusion_threshold=0.9)
+    assert t.score[3, 0] < 0.9 < t.score[[1, 2, 4, 5], 0].min()  # pan frames peak at 0.99
     assert not t.visible[3, 0]  # the noise frame hides the point
     assert t.visible[0, 0] and t.visible[1, 0]
     assert np.isnan(t.curve(0)[3, 0])
+    assert t.rule == "absolute" and np.allclose(t.confidence, np.clip(t.score, 0, 1))
+
+
+def test_cycle_rule_reports_failure_where_the_absolute_rule_cannot(with_noise_frame):
+    """Weight-free descriptors peak high everywhere: A.10's 0.5 flags nothing, the cycle check flags
+    exactly the noise frame for both points (its matches do not lead back to the queries)."""
+    pts = np.array([[148.0, 90.0], [100.0, 200.0]])
+    absolute = track_points(with_noise_frame, 0, pts)
+    assert absolute.visible.all()  # peak 0.77 on pure noise
+    t = track_points(with_noise_frame, 0, pts, occlusion="cycle")
+    assert (~t.visible).sum() == 2 and not t.visible[3].any()
+    pitch = 8 * 256 / 448  # one dense_sift cell (stride 8 on the 448 px canvas) in image pixels
+    assert (t.cycle_error[3] > 10 * pitch).all()
+    others = np.delete(np.arange(len(with_noise_frame)), 3)
+    assert (t.cycle_error[others] < pitch).all()
+    assert (t.confidence[3] == 0).all() and (t.confidence[0] == 1).all()
+
+
+def test_relative_confidence_by_hand():
+    from corrviz.core.tracking import relative_confidence
+
+    score = np.array([[0.9, 0.5, 0.75, 1.2], [0.3, 0.6, 0.45, 0.0]])
+    c = relative_confidence(score, own=np.array([1.0, 0.6]), median=np.array([0.5, 0.3]))
+    np.testing.assert_allclose(c, [[0.8, 0.0, 0.5, 1.0], [0.0, 1.0, 0.5, 0.0]])
+
+
+def test_relative_rule_flags_the_noise_frame_for_a_distinctive_point(with_noise_frame):
+    t = track_points(with_noise_frame, 0, np.array([[148.0, 90.0]]), occlusion="relative", relative_threshold=0.5)
+    assert not t.visible[3, 0] and t.visible[np.arange(len(with_noise_frame)) != 3, 0].all()
+    assert 0 < t.confidence[3, 0] < 0.5 and t.confidence[[1, 2, 4], 0].min() > 0.9
+
+
+def test_several_tracks_from_their_own_frames(maps):
+    from corrviz.core.tracking import track_query_points
+
+    queries = [(2, 148.0, 90.0), (6, 100.0, 200.0), (2, 60.0, 60.0)]
+    t = track_query_points(maps, queries, "cycle")
+    assert t.num_points == 3 and list(t.point_query_frames()) == [2, 6, 2]
+    for k, (f, x, y) in enumerate(queries):
+        np.testing.assert_allclose(t.xy[f, k], [x, y])  # each sits at its query on its own frame
+        assert t.visible[f, k] and t.confidence[f, k] == 1.0
+        expected = x - 4.0 * (np.arange(8) - f)  # the pan moves content 4 px left per frame
+        assert np.abs(t.xy[:, k, 0] - expected).max() < 5
+    np.testing.assert_allclose(t.query_xy, [[148, 90], [100, 200], [60, 60]])
+    with pytest.raises(Exception, match="occlusion rule"):
+        track_query_points(maps, queries, "bogus")
 
 
 def test_track_input_errors(maps):
