@@ -13,7 +13,9 @@ model and data exactly as ``corrviz-train mef`` does and times, on the same batc
 Ratio = step / bare (target <= 1.25: data and loss add at most 25 %). FLOPs of the bare
 forward+backward are counted with ``torch.utils.flop_counter``; GFLOP/s = those FLOPs / time, next
 to a square matmul measured in the same run (fp32 on CPU, bf16 on CUDA). On CUDA the step runs in
-bf16 autocast. Medians over ``--steps`` timed repetitions after one warm-up.
+bf16 autocast. Medians over ``--steps`` timed repetitions after one warm-up. "step CPU s" is the
+process CPU time of a step (all threads): on a shared machine it shows what the step costs when the
+cores are not also busy with other work (wall ~ CPU / threads when idle).
 """
 
 from __future__ import annotations
@@ -79,10 +81,13 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
     def batch(_: int):
         return data.collate([data.sample(index, np.random.default_rng([0, index]))])
 
+    cpu_times: list[float] = []
+
     def full(k: int) -> float:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         train_step(model, opt, params, batch(k), 1.0, dev, amp)
         _sync(dev)
+        cpu_times.append(time.process_time() - c)
         return time.perf_counter() - t
 
     fixed = batch(0)
@@ -99,7 +104,9 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
 
     full(0)
     bare()
+    cpu_times.clear()
     step_s = statistics.median(full(k + 1) for k in range(args.steps))
+    step_cpu = statistics.median(cpu_times)
     bare_s = statistics.median(bare() for _ in range(args.steps))
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -110,7 +117,7 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
     flops = fc.get_total_flops()
     return {"backbone": backbone, "px": resolution, "weights": "pretrained" if pretrained else "random-init",
             "step_s": step_s, "bare_s": bare_s, "ratio": step_s / bare_s, "gflop": flops / 1e9,
-            "gflops": flops / 1e9 / bare_s, "queries": len(fixed[0]["q_xy"]), "candidates": len(fixed[0]["c_xy"])}
+            "gflops": flops / 1e9 / bare_s, "step_cpu_s": step_cpu, "queries": len(fixed[0]["q_xy"]), "candidates": len(fixed[0]["c_xy"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {args.device} ({'bf16 autocast' if dev.type == 'cuda' else 'fp32'}), torch threads "
           f"{torch.get_num_threads()}, {args.points} points per view; matmul {args.matmul}^2: {ref:.1f} GFLOP/s")
     head = (f"{'backbone':22s} {'px':>4s} {'weights':11s} {'Q':>5s} {'M':>5s} {'step s':>7s} {'steps/s':>7s} "
-            f"{'fwd+bwd s':>9s} {'ratio':>6s} {'GFLOP':>6s} {'GFLOP/s':>8s} {'% matmul':>8s}")
+            f"{'fwd+bwd s':>9s} {'ratio':>6s} {'GFLOP':>6s} {'GFLOP/s':>8s} {'% matmul':>8s} {'step CPU s':>10s}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['backbone']:22s} {r['px']:4d} {r['weights']:11s} {r['queries']:5d} {r['candidates']:5d} "
               f"{r['step_s']:7.3f} {1 / r['step_s']:7.2f} {r['bare_s']:9.3f} {r['ratio']:6.2f} {r['gflop']:6.1f} "
-              f"{r['gflops']:8.1f} {100 * r['gflops'] / ref:7.1f}%")
+              f"{r['gflops']:8.1f} {100 * r['gflops'] / ref:7.1f}% {r['step_cpu_s']:10.3f}")
     return 0
 
 

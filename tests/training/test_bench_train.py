@@ -22,3 +22,4 @@ def test_bench_train_prints_its_table(capsys):
     assert step_s > 0 and abs(steps_per_s - 1 / step_s) < 0.01 * steps_per_s + 0.01
     assert bare_s > 0 and abs(ratio - step_s / bare_s) < 0.01 * ratio + 0.01
     assert gflop >= 0 and int(row[3]) > 0 and int(row[4]) > int(row[3])
+    assert float(row[12]) > 0  # CPU seconds of a step
