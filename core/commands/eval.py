@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=200, help="multiview: points per view pair [200]")
     p.add_argument("--max-rotation", type=float, default=60.0,
                    help="multiview: largest relative rotation of a view pair in degrees [60]")
+    g = p.add_argument_group("pose (corrviz-eval pose)")
+    g.add_argument("--references", type=int, default=36, help="pose: reference views on one orbit [36]")
+    g.add_argument("--queries", type=int, default=24, help="pose: query views per object [24]")
+    g.add_argument("--appearance", default="same", choices=("same", "lighting", "texture", "lighting+texture"),
+                   help="pose: change the queries' lighting and/or texture colours [same]")
+    g.add_argument("--object-size-cm", type=float, default=20.0,
+                   help="pose: object diameter in cm, for the cm errors and n cm - n deg accuracy [20]")
+    g.add_argument("--pose-stride", type=int, default=1,
+                   help="pose: use every N-th grid cell of references and queries [1; the reference code: 4]")
+    g.add_argument("--pnp-threshold", type=float, default=8.0, help="pose: RANSAC reprojection threshold px [8]")
+    g.add_argument("--no-refine", action="store_true", help="pose: skip the LM refinement on the inliers")
+    g.add_argument("--query-region", default="image", choices=("image", "mask"),
+                   help="pose: match the whole query image, or only its ground-truth mask (a perfect detector)")
+    g.add_argument("--render-resolution", type=int, default=512, help="pose: rendered image side in px [512]")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -80,6 +94,10 @@ def _summary_lines(result: Any) -> list[str]:
         for a in p.get("kap_alphas", []):
             lines.append(f"  KAP@{a:<5} (bbox)  {100 * result.value('kap', a, 'bbox', 'macro'):6.2f} "
                          f"over {p['kap_pairs']} pairs")
+    elif result.task == "pose":
+        from ..evaluate.pose_report import pose_summary_lines
+
+        lines += pose_summary_lines(result)
     else:
         for r in result.rows:
             if r["category"] == "all":
@@ -92,6 +110,14 @@ def _summary_lines(result: Any) -> list[str]:
     lines.append(f"  {st['items_per_second']:.1f} items/s; features extracted {st['extractions']}, "
                  f"from disk {st['disk_hits']}, from memory {st['memory_hits']}")
     return lines
+
+
+def _pose_settings(args: argparse.Namespace) -> Any:
+    from ..evaluate.pose import PoseSettings
+
+    return PoseSettings(n_references=args.references, n_queries=args.queries, resolution=args.render_resolution,
+                        appearance=args.appearance, object_size_cm=args.object_size_cm, stride=args.pose_stride,
+                        threshold_px=args.pnp_threshold, refine=not args.no_refine, query_region=args.query_region)
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -119,9 +145,12 @@ def check_args(args: argparse.Namespace) -> None:
     if args.alphas:
         parse_alphas(args.alphas)
     for flag, value in (("--limit", args.limit), ("--views", args.views), ("--pairs", args.pairs),
-                        ("--points", args.points)):
+                        ("--points", args.points), ("--references", args.references), ("--queries", args.queries),
+                        ("--pose-stride", args.pose_stride), ("--render-resolution", args.render_resolution)):
         if value is not None and value < 1:
             raise InputMismatchError(f"{flag} must be at least 1, got {value}")
+    if args.object_size_cm <= 0 or args.pnp_threshold <= 0:
+        raise InputMismatchError("--object-size-cm and --pnp-threshold must be positive")
     if args.matcher == "combined" and not args.sphere_checkpoint:
         raise InputMismatchError("--matcher combined needs --sphere-checkpoint (a checkpoint giving sphere maps)")
     if args.sphere_checkpoint and not Path(args.sphere_checkpoint).is_file():
@@ -161,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
                           cache_root=args.cache_dir, use_cache=not args.no_cache, query_mode=args.query_mode,
                           sphere=sphere, multiview=MultiviewSettings(args.views, n_pairs=args.pairs,
                                                                      n_points=args.points,
-                                                                     max_rotation_deg=args.max_rotation), **kwargs)
+                                                                     max_rotation_deg=args.max_rotation),
+                          pose=_pose_settings(args), **kwargs)
     finally:
         progress.close()
     paths = result.save(args.out, args.tag, plots=not args.no_plots)

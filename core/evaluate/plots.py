@@ -155,6 +155,10 @@ def save_plots(result: EvalResult, out_dir: Path, tag: str) -> dict[str, Path]:
         figs = {"clips": clip_figure(result)}
     elif result.task == "multiview":
         figs = {"objects": object_figure(result)}
+    elif result.task == "pose":
+        from .pose_report import pose_figures
+
+        figs = pose_figures(result)
     else:
         figs = {"categories": category_figure(result), "viewpoints": viewpoint_figure(result),
                 "pck_vs_alpha": curve_figure(result)}

@@ -74,6 +74,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "BADJA joints over DAVIS frames: PCK@0.2 with sqrt(mask area)"),
     Benchmark("multiview", "multiview", "multiview", "meshes", None, (), False,
               "APE / PCDP on renders with exact ground truth: --data default | meshes | view sets"),
+    Benchmark("pose", "pose", "pose", "meshes", None, (), False,
+              "one-shot 6-DoF pose (mutual-NN + PnP-RANSAC): --data default | mesh | folder of meshes"),
 )}
 _ALIASES = {"spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
             "ap-10k": "ap10k", "tapvid": "tapvid_davis", "davis": "badja"}
@@ -118,7 +120,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
              dataset_options: dict[str, Any] | None = None, cache_root: str | Path | None = None,
              use_cache: bool = True, memory_entries: int = 128, query_mode: str = "first",
              sphere: ExtractorSpec | FeatureExtractor | None = None,
-             multiview: MultiviewSettings | None = None) -> EvalResult:
+             multiview: MultiviewSettings | None = None, pose: Any = None) -> EvalResult:
     """Run one benchmark and return its :class:`EvalResult` (see the module docstring).
 
     ``extractor``: a backbone name, an :class:`ExtractorSpec` or a ready :class:`FeatureExtractor`
@@ -130,6 +132,7 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     ``use_cache=False`` skips the disk cache; ``memory_entries=0`` turns the in-memory LRU off.
     ``sphere``: feature source of the sphere maps for the ``combined`` matcher.
     ``multiview``: sampling settings of the ``multiview`` benchmark (views, pairs, points per pair).
+    ``pose``: a :class:`~corrviz.core.evaluate.pose.PoseSettings` for the ``pose`` benchmark.
     """
     t_start = time.perf_counter()
     bench = get_benchmark(benchmark)
@@ -144,6 +147,12 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     if bench.task == "multiview":
         return _evaluate_multiview(bench, data_root, extractor, m, limit, progress, on_result,
                                    multiview or MultiviewSettings(), cache_root, use_cache, memory_entries, t_start)
+    if bench.task == "pose":
+        from .pose import PoseSettings
+        from .pose_report import evaluate_pose
+
+        return evaluate_pose(bench, data_root, extractor, m, limit, progress, on_result, pose or PoseSettings(),
+                             cache_root, use_cache, memory_entries, t_start)
     ds = open_dataset(bench, data_root, dataset_options)
     records = ds.records()
     n_available = len(records)
