@@ -87,3 +87,17 @@ def test_bad_input_fails_before_work(tmp_path):
         pose_sources(tmp_path)
     with pytest.raises(InputMismatchError, match="mutual nearest neighbours"):
         evaluate("pose", "default", "dense_sift", "soft-argmax", pose=TINY)
+
+
+def test_bench_pose_tiny(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_pose.py"
+    spec = importlib.util.spec_from_file_location("script_bench_pose", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--references", "3", "--queries", "2", "--render-resolution", "96", "--resolution", "96"]) == 0
+    out = capsys.readouterr().out
+    assert "onboarding 3 reference views (extract + build)" in out and "query: dense mutual-NN" in out
+    assert "queries with a pose:" in out and "database:" in out
