@@ -173,7 +173,11 @@ def _train(method: Method, cfg: Any, resume_dir: Path | None, world: dist_.World
         torch.use_deterministic_algorithms(True, warn_only=True)
     _seed_everything(int(cfg.run.seed))
     model: TrainModel = method.build_model(cfg, dev)
+    if world.distributed and not world.is_main:
+        torch.distributed.barrier()  # rank 0 renders / caches the data first; the others then read it
     data = method.build_data(cfg)
+    if world.distributed and world.is_main:
+        torch.distributed.barrier()
     sampler = ResumableSampler(len(data), int(cfg.run.seed))
     named = list(model.trainable_parameters())
     params = [p for _, p in named]

@@ -81,12 +81,15 @@ class MEFModel(TrainModel):
     def pair_loss(self, fa: torch.Tensor, fb: torch.Tensor, item: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         dev = fa.device
         t = self.extract.transform_for((self.resolution, self.resolution))
-        q = F.normalize(sample_points(fa[None], item["q_xy"].to(dev)[None], t)[0].float(), dim=1)
-        c = F.normalize(sample_points(fb[None], item["c_xy"].to(dev)[None], t)[0].float(), dim=1)
-        with torch.no_grad():
-            dist = torch.cdist(item["q_xyz"].to(dev), item["c_xyz"].to(dev))
-            pos, neg = dist < self.pos_radius, dist > self.neg_radius
-        return smooth_ap_loss(q @ c.T, pos, neg, self.temperature), int(pos.any(1).sum())
+        # float32 even under bf16 autocast: at temperature 0.01 bf16 similarities would quantise D_ij / tau
+        with torch.autocast(dev.type, enabled=False):
+            q = F.normalize(sample_points(fa[None].float(), item["q_xy"].to(dev)[None], t)[0], dim=1)
+            c = F.normalize(sample_points(fb[None].float(), item["c_xy"].to(dev)[None], t)[0], dim=1)
+            with torch.no_grad():
+                dist = torch.cdist(item["q_xyz"].to(dev), item["c_xyz"].to(dev),
+                                   compute_mode="donot_use_mm_for_euclid_dist")  # exact near 5e-3
+                pos, neg = dist < self.pos_radius, dist > self.neg_radius
+            return smooth_ap_loss(q @ c.T, pos, neg, self.temperature), int(pos.any(1).sum())
 
     def forward(self, batch: list[dict[str, torch.Tensor]]) -> StepOutput:
         dev = next(self.adapted.heads.parameters()).device
