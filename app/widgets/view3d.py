@@ -33,12 +33,26 @@ SPHERE_PLACEHOLDER = ("PLACEHOLDER: 3-D PCA of the features projected onto the u
                       "This is not a trained sphere mapper; load a sphere-mapper checkpoint for real spherical maps.")
 
 
+def load_triton_before_opengl() -> None:
+    """Import torch._dynamo (which imports Triton, if installed) before the first OpenGL context.
+
+    Mesa's OpenGL drivers (llvmpipe under Xvfb, radeonsi) load their LLVM with the first context;
+    Triton, imported later through timm / torchvision -> torch._dynamo, then segfaults loading its
+    own LLVM (seen under Xvfb: open the 3-D view, then pick a ViT backbone). The other order is safe.
+    """
+    try:
+        import torch._dynamo  # noqa: F401
+    except Exception:  # noqa: BLE001  (no torch / no dynamo: nothing to protect)
+        pass
+
+
 class View3D(QWidget):
     sigPointPicked = pyqtSignal(int, int, int)  # image, row, col
     sigModeChanged = pyqtSignal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        load_triton_before_opengl()
         import vispy
 
         vispy.use("pyqt6")

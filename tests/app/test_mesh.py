@@ -103,7 +103,7 @@ def box_mesh(size) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
-def ico_sphere(level: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def ico_sphere() -> tuple[np.ndarray, np.ndarray]:
     import open3d as o3d
 
     m = o3d.geometry.TriangleMesh.create_sphere(radius=0.45, resolution=30)
@@ -164,3 +164,17 @@ def test_mesh_is_lit_from_the_viewer_side(qtbot, view3d):
     view3d.view.camera.azimuth += 180
     rgb2, mask2 = silhouette(view3d, qtbot)
     assert abs(rgb2.mean(axis=2)[mask2].mean() - inside.mean()) < 8
+
+
+def test_backbone_import_after_the_3d_view_does_not_crash():
+    """Under Mesa OpenGL (Xvfb's llvmpipe) the first GL context loads LLVM; importing Triton after it
+    (timm -> torchvision -> torch._dynamo) segfaulted. The 3-D view imports it first."""
+    code = ("from PyQt6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from corrviz.app.widgets.view3d import View3D\n"
+            "v = View3D(); v.resize(200, 200); v.show(); app.processEvents(); v.snapshot()\n"
+            "import timm, torchvision.ops\n"
+            "print('alive')\n")
+    proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0 and "alive" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
