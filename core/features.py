@@ -198,7 +198,9 @@ class FeatureExtractor:
             return None
         from .checkpoint import state_digest
 
-        return (bb.name, type(bb).__name__, repr(getattr(bb, "specs", None)), state_digest(bb))
+        cfg = bb.config  # stride and weight-free descriptor options are overridable per built backbone
+        return (bb.name, type(bb).__name__, repr(getattr(bb, "specs", None)), state_digest(bb),
+                cfg.patch_size, tuple(sorted(cfg.descriptor.items())))
 
     def _key(self, digest: str, model_key: tuple | None) -> tuple | None:
         if model_key is None or self.cache is None:

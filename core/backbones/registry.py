@@ -59,6 +59,8 @@ class BackboneConfig:
     needs_weights: bool = True
     description: str = ""
     timm_kwargs: dict = field(default_factory=dict)
+    # Weight-free descriptors only (support, normalisation): see classical_backbone's docstring.
+    descriptor: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pos_interpolation not in POS_RULES:

@@ -85,6 +85,7 @@ def extractor_protocol(extractor: FeatureExtractor, digest: str | None = None) -
         "facet": o.facet,
         "dtype": o.dtype,
         "patch_size": bb.feature_stride(o.layer),
+        "descriptor": dict(cfg.descriptor) or None,  # weight-free backbones: support and normalisation
         "position_interpolation": cfg.pos_interpolation,
         "cell_anchor": "center",
         "point_sampling": "bilinear on the patch grid (align_corners=False)",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import color, data
 from skimage.feature import daisy as skimage_daisy
 
+from corrviz.core.backbones import create_backbone, get_config
 from corrviz.core.backbones.classical import dense_daisy, dense_sift
 
 DAISY_RADIUS = 15
@@ -187,3 +189,121 @@ def test_nn_matching_crop(astronaut: np.ndarray, fn, extra: int) -> None:
     expected = (ii + m + 9) * 48 + (jj + m + 14)
     acc = np.mean(nn[textured] == expected[textured])
     assert acc > 0.9, acc
+
+
+# ---------------------------------------------------------------- descriptor options of the backbones
+def _rgb(gray: np.ndarray) -> torch.Tensor:
+    """(1, 3, H, W) grey canvas as RGB in [0, 1] (equal channels: the backbone's grey is ``gray``)."""
+    return torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32))[None, None].repeat(1, 3, 1, 1)
+
+
+def _features(name: str, gray: np.ndarray, **descriptor) -> np.ndarray:
+    bb = create_backbone(name, descriptor=descriptor)
+    return bb.forward_features(_rgb(gray))[0].numpy()
+
+
+@pytest.mark.parametrize(("name", "px", "frac"), [("dense_sift", 112.0, 0.25), ("daisy", 56.0, 0.125)])
+def test_support_in_pixels_equals_fraction(astronaut: np.ndarray, name: str, px: float, frac: float) -> None:
+    """On a 448 px canvas, a support of 0.25 (SIFT) / 0.125 (DAISY) of the side is 112 / 56 px."""
+    img = astronaut[:448, :448]
+    by_px, by_frac = _features(name, img, support_px=px), _features(name, img, support_frac=frac)
+    np.testing.assert_array_equal(by_px, by_frac)
+    # The fraction follows the canvas: on a 224 px canvas the same fraction is half the pixels.
+    small = np.ascontiguousarray(img[::2, ::2])
+    np.testing.assert_array_equal(_features(name, small, support_frac=frac), _features(name, small, support_px=px / 2))
+    assert not np.allclose(_features(name, small, support_frac=frac), _features(name, small, support_px=px))
+
+
+def test_backbone_support_is_the_descriptor_window(astronaut: np.ndarray) -> None:
+    """The backbone's support reaches the low-level functions as the SIFT window side / DAISY radius."""
+    img = astronaut[:224, :224]  # (the backbone's RGB -> grey conversion costs ~1e-7 of rounding)
+    np.testing.assert_allclose(_features("dense_sift", img, support_px=48, min_bin_px=1e6),
+                               dense_sift(img, 8, size=48.0, min_bin_px=None), atol=1e-5)
+    np.testing.assert_allclose(_features("daisy", img, support_px=20, normalisation="daisy"),
+                               dense_daisy(img, 8, radius=20, normalization="daisy"), atol=1e-5)
+    # The previous default window (2 x stride) is the low-level default.
+    np.testing.assert_allclose(_features("dense_sift", img, support_px=16), dense_sift(img, 8), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dense_sift", "daisy"])
+def test_support_widens_the_descriptor(astronaut: np.ndarray, name: str) -> None:
+    """A larger support sees more context: neighbouring cells become more alike and the descriptor
+    changes (the option is not ignored)."""
+    img = astronaut[64 : 64 + 256, 64 : 64 + 256]
+    small, large = _features(name, img, support_px=16), _features(name, img, support_px=96)
+    m = 4
+    adj = [float(np.median(_cos(f[:, m:-m, m : -m - 1], f[:, m:-m, m + 1 : -m]))) for f in (small, large)]
+    assert 1 - adj[1] < 0.5 * (1 - adj[0]), adj  # at least twice as similar to the next cell
+    assert np.median(_cos(small[:, m:-m, m:-m], large[:, m:-m, m:-m])) < 0.9
+
+
+def test_pyramid_keeps_the_descriptor(astronaut: np.ndarray) -> None:
+    """Computing a 112 px SIFT window / 56 px DAISY radius on the 2x downsampled image (14 px bins)
+    gives nearly the descriptor of full resolution, at the same cell centres."""
+    img = astronaut[:448, :448]
+    for fn, kw in ((dense_sift, {"size": 112.0}), (dense_daisy, {"radius": 56})):
+        fast, full = fn(img, 8, **kw), fn(img, 8, min_bin_px=None, **kw)
+        cos = _cos(fast, full)[8:-8, 8:-8]
+        assert np.median(cos) > 0.97 and cos.min() > 0.9, (fn.__name__, np.median(cos), cos.min())
+    from corrviz.core.backbones.classical import pyramid_factor
+
+    assert [pyramid_factor(8, b) for b in (4, 23.9, 24, 47.9, 48, 1000)] == [1, 1, 2, 2, 4, 8]
+    assert pyramid_factor(12, 1000) == 4 and pyramid_factor(7, 1000) == 1 and pyramid_factor(8, 1000, None) == 1
+
+
+def test_rootsift_and_l2_normalisation(astronaut: np.ndarray) -> None:
+    """RootSIFT is the element-wise sqrt of the L1-normalised histogram, so its square is
+    proportional to the L2-normalised one; both have unit L2 norm."""
+    img = astronaut[:224, :224]
+    root, l2 = _features("dense_sift", img, normalisation="rootsift"), _features("dense_sift", img, normalisation="l2")
+    np.testing.assert_allclose(np.linalg.norm(root, axis=0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(l2, axis=0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(root**2 / (root**2).sum(0), l2 / l2.sum(0), atol=1e-5)
+    assert np.median(_cos(root, l2)) < 0.99
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"support_px": 64, "support_frac": 0.2}, "not both"), ({"radius": 3}, "unknown descriptor option"),
+     ({"support_frac": 1.5}, "fraction of the canvas side"), ({"support_px": -4}, "positive number"),
+     ({"support_px": float("nan")}, "positive number"), ({"normalisation": "l3"}, "unknown normalisation"),
+     ({"min_bin_px": 0}, "positive number")],
+)
+def test_bad_descriptor_options_raise(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        create_backbone("dense_sift", descriptor=options)
+    assert "dense_sift" in str(err.value)
+
+
+def test_registered_defaults_and_overrides() -> None:
+    from corrviz.core.backbones.classical_backbone import DAISY_DEFAULTS, SIFT_DEFAULTS
+
+    for name, defaults in (("dense_sift", SIFT_DEFAULTS), ("daisy", DAISY_DEFAULTS)):
+        cfg = get_config(name)
+        assert cfg.descriptor["support_frac"] == defaults["support_frac"] and cfg.descriptor["support_px"] is None
+        assert cfg.descriptor["normalisation"] == defaults["normalisation"]
+        assert f"{defaults['support_frac']:g} of the canvas side" in cfg.description
+    # A value you pass wins over the registered fraction; options you leave out keep their defaults.
+    bb = create_backbone("dense_sift", descriptor={"support_px": 64})
+    assert bb.config.descriptor == {"support_px": 64.0, "support_frac": None, "min_bin_px": 12.0,
+                                    "normalisation": SIFT_DEFAULTS["normalisation"]}
+    assert bb.support_px(448, 448) == 64.0
+    assert create_backbone("dense_sift").support_px(448, 448) == SIFT_DEFAULTS["support_frac"] * 448
+    assert create_backbone("daisy").support_px(224, 336) == DAISY_DEFAULTS["support_frac"] * 336
+
+
+def test_caches_tell_supports_apart(astronaut: np.ndarray, tmp_path) -> None:
+    """Two supports never share cached features, in memory or on disk; the protocol records them."""
+    from corrviz.core.evaluate import FeatureStore
+    from corrviz.core.evaluate.spec import extractor_protocol
+    from corrviz.core.features import FeatureCache, FeatureExtractor, FeatureOptions
+
+    rgb = (np.stack([astronaut[:224, :224]] * 3, axis=-1) * 255).astype(np.uint8)
+    shared = FeatureCache()
+    exs = [FeatureExtractor(create_backbone("dense_sift", descriptor={"support_px": px}),
+                            FeatureOptions(resolution=224), cache=shared) for px in (16, 64)]
+    a, b = (ex.extract(rgb).features for ex in exs)
+    assert exs[1].extractions == 1 and not torch.allclose(a, b)
+    stores = [FeatureStore(ex, tmp_path) for ex in exs]
+    assert stores[0].key(rgb) != stores[1].key(rgb)
+    assert extractor_protocol(exs[1])["descriptor"]["support_px"] == 64.0
