@@ -128,15 +128,16 @@ class FeatureMixin:
         e = self.entries.get(options.backbone)
         if e is not None and e.available is False:
             self.runner.cancel("extract")
-            why = e.detail.splitlines()[-1] if e.detail else "no weights found"
+            looked = e.detail.split("\n", 1)[-1] if e.description and "\n" in e.detail else e.detail
             self.extraction_failed(CorrvizError(
-                f"{options.backbone} has no weights here ({why}). Choose a weights file or a weights folder "
-                "with 'Weights…' under the backbone list, or pick a backbone whose weights are present."))
+                f"{options.backbone} has no weights here: choose a weights file or a weights folder with "
+                f"'Weights…' under the backbone list, or pick a backbone whose weights are present.\n\n{looked}"),
+                "its weights are not here.\n'Weights…' in the side panel chooses a file or a folder.")
             return
         fg = key[1]
         self.window.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
         self.runner.submit("extract", lambda p: extract_features(images, options, fg, p),
-                           on_result=lambda r, sec: self._on_extracted(r, sec, key),
+                           on_result=lambda r, sec: self._on_extracted(r, sec, options, fg),
                            on_error=self.extraction_failed,
                            on_cancelled=lambda: self.window.show_status("Extraction cancelled"))
 
@@ -146,7 +147,8 @@ class FeatureMixin:
         while len(self._feature_cache) > FEATURE_CACHE_ENTRIES:
             self._feature_cache.popitem(last=False)
 
-    def _on_extracted(self, result: FeatureResult, seconds: float, key: tuple) -> None:
+    def _on_extracted(self, result: FeatureResult, seconds: float, options: ExtractionOptions, fg: bool) -> None:
+        key = self.feature_key(options, fg)  # now: the backbone list may have arrived since the job started
         self._remember_features(key, result)
         if key != self.feature_key():
             return  # computed for options that are no longer the current ones (kept in the cache)
@@ -162,7 +164,7 @@ class FeatureMixin:
         self.session.set_features(result)
         self.window.show_status(status)
 
-    def extraction_failed(self, exc: BaseException) -> None:
+    def extraction_failed(self, exc: BaseException, hint: str | None = None) -> None:
         """No features for the current options: clear every result and say why, in the view too."""
         self.runner.cancel("match")
         self.runner.cancel("dense")
@@ -170,7 +172,9 @@ class FeatureMixin:
         self.session.clear_results()
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self._no_features = f"No {self.session.options.backbone} features: {first}"
-        self.window.pair_view.set_hint(self._no_features)
+        if hint is None:
+            hint = (first if len(first) < 70 else first[:first.rfind(" ", 0, 70)] + "…") + "\n(details in the message)"
+        self.window.pair_view.set_hint(f"No {self.session.options.backbone} features: {hint}")
         self.report_error(exc, "Feature extraction failed")
 
     def _on_features(self) -> None:

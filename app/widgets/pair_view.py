@@ -172,8 +172,11 @@ class PairView(pg.GraphicsLayoutWidget):
         return self._grid
 
     def set_hint(self, text: str) -> None:
+        """A message over the view: centred on the first image when there is one (e.g. why no features)."""
         self._hint.setText(text)
-        self._hint.setPos(0, 0)
+        self._hint.fill = pg.mkBrush(0, 0, 0, 190 if text and self._slots else 0)  # readable over a photo
+        placed = bool(self._slots) and bool(self._layout_state.placements)
+        self._hint.setPos(self.image_rect(0).center() if placed else QPointF(0, 0))
 
     # -- layers -------------------------------------------------------------------------------------
     def set_layer(self, name: str, visible: bool | None = None, opacity: float | None = None) -> None:

@@ -125,3 +125,15 @@ def test_foreground_only_needs_a_mask_source(qtbot, make_controller, tmp_path):
         assert not overlay[int(y), int(x), :3].any()  # background cells are black in the overlay
     box.setChecked(False)
     assert c.session.features is plain  # the plain PCA comes back from the cache
+
+
+def test_images_opened_before_the_backbone_list_get_features(qtbot, make_controller, tmp_path):
+    """At start the demo opens while the registry worker still runs: its features must still be shown."""
+    c = make_controller(load_registry=False)
+    src, trg, _ = astronaut_pair(tmp_path)
+    c.open_paths([str(src), str(trg)])
+    qtbot.waitUntil(lambda: c.runner.busy("extract"), timeout=20000)
+    c.start()
+    qtbot.waitUntil(lambda: c.session.features is not None and c._registry_loaded and not c.runner.busy(),
+                    timeout=60000)
+    assert shown(c)["overlay"]
