@@ -39,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from corrviz.core.evaluate import ExtractorSpec, FeatureStore, build_extractor
     from corrviz.core.evaluate.pose import PoseSettings, query_poses
-    from corrviz.core.pose import PoseOptions, build_database, estimate_pose, mutual_nn, reference_views, solve_pnp
+    from corrviz.core.pose import (
+        PoseOptions,
+        build_database,
+        estimate_pose,
+        mutual_nn,
+        reference_views,
+        solve_pnp,
+    )
     from corrviz.core.pose.estimate import query_cells
     from corrviz.core.render import orbit_poses, render_poses
     from corrviz.core.synthetic import make_object
@@ -78,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     n_ref = args.references
     print(f"bench_pose: {args.backbone} ({ex.backbone.weights_source}), {ex.options.resolution} px features, "
           f"{args.render_resolution} px renders of {args.object}, stride {args.stride}; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"database: {len(db)} points of {n_ref} views ({len(db) / n_ref:.0f} per view), {db.dim} dims")
     print(f"{'stage':42s} {'seconds':>10s} {'per item':>12s}")
     print(f"{f'onboarding {n_ref} reference views (extract + build)':42s} {onboard_s:10.2f} "

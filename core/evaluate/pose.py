@@ -42,12 +42,12 @@ from ..progress import Progress
 from ..settings import cache_dir
 from .cache import FeatureStore
 from .keypoints import Skip
+from .multiview import MESH_SUFFIXES
 
 HELD_OUT_OBJECTS = ("mug", "table", "torus", "bowl")  # = MEF's held-out categories (training/methods/mef_data.py)
 SYMMETRIC_OBJECTS = ("torus", "bowl", "cylinder", "sphere", "capsule", "cone", "fuze_bottle")
 APPEARANCES = ("same", "lighting", "texture", "lighting+texture")
 VIEWPOINT_BINS = (("small", 0.0, 10.0), ("medium", 10.0, 30.0), ("large", 30.0, 180.01))
-MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 
 
 @dataclass(frozen=True)

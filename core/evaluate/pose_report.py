@@ -10,7 +10,6 @@ and ``add_s`` at alpha 0.1 (norm ``diameter``), and ``inlier_ratio`` (mean; 0 wi
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,30 +77,20 @@ def evaluate_pose(bench: Any, data_root: str | Path, extractor: Any, matcher: An
                   progress: Progress | None, on_result: Callable[[Any], None] | None, settings: PoseSettings,
                   cache_root: str | Path | None, use_cache: bool, memory_entries: int, t_start: float) -> EvalResult:
     """The ``pose`` branch of :func:`corrviz.core.evaluate.evaluate`."""
-    from .. import __version__
     from ..errors import DatasetError, InputMismatchError
-    from .cache import FeatureStore, describe_cache
-    from .runner import _extractor, _reason_counts, nothing_evaluable
-    from .spec import MatcherSpec, extractor_protocol, matcher_protocol
+    from .cache import describe_cache
+    from .runner import _reason_counts, nothing_evaluable, object_run_setup
+    from .spec import MatcherSpec
 
     if isinstance(matcher, MatcherSpec):
         if matcher.method not in ("nn", "mnn"):
             raise InputMismatchError(f"pose matches densely by mutual nearest neighbours; --matcher {matcher.method} "
                                      "does not apply (use the default, or mnn)")
         matcher = MatcherSpec("mnn")
-    sources = pose_sources(data_root)
-    n_available = len(sources)
-    if limit is not None:
-        sources = sources[:limit]
-    ex, _ = _extractor(extractor)
+    sources, ex, store, proto = object_run_setup(bench, data_root, pose_sources(data_root), extractor, matcher,
+                                                 limit, cache_root, use_cache, memory_entries)
     n_extract_before = ex.extractions
-    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
-    proto: dict[str, Any] = {
-        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root),
-        **extractor_protocol(ex, store.setting["weights_digest"]), "matcher": matcher_protocol(matcher),
-        "pose": settings.to_dict(), "subset_size": len(sources), "n_available": n_available, "limit": limit,
-        "full_set_size": None, "objects": [s.name for s in sources], "corrviz_version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    proto["pose"] = settings.to_dict()
     if proto["matcher"].get("method") == "mnn":
         proto["matcher"] = {"method": "mnn", "rule": "dense mutual nearest neighbours between the query cells and "
                             "every database point (cosine similarity)"}

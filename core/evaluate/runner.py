@@ -220,20 +220,10 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
                         on_result: Callable[[Any], None] | None, settings: MultiviewSettings,
                         cache_root: str | Path | None, use_cache: bool, memory_entries: int,
                         t_start: float) -> EvalResult:
-    sources = multiview_sources(data_root, settings)
-    n_available = len(sources)
-    if limit is not None:
-        sources = sources[:limit]
-    ex, _ = _extractor(extractor)
+    sources, ex, store, proto = object_run_setup(bench, data_root, multiview_sources(data_root, settings), extractor,
+                                                 matcher, limit, cache_root, use_cache, memory_entries)
     n_extract_before = ex.extractions
-    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
-    proto: dict[str, Any] = {
-        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root),
-        **extractor_protocol(ex, store.setting["weights_digest"]),
-        "matcher": matcher_protocol(matcher), "multiview": settings.to_dict(),
-        "subset_size": len(sources), "n_available": n_available, "limit": limit, "full_set_size": None,
-        "objects": [s.name for s in sources], "corrviz_version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    proto["multiview"] = settings.to_dict()
     result = EvalResult(bench.name, bench.task, proto)
     t_eval = time.perf_counter()
     run = run_multiview(sources, store, matcher, settings, progress, on_result)
@@ -249,6 +239,27 @@ def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: Extr
                     "items_per_second": sum(o.n_pairs for o in run.outcomes) / max(elapsed, 1e-9),
                     "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
     return result
+
+
+def object_run_setup(bench: Benchmark, data_root: str | Path, sources: list[Any],
+                     extractor: ExtractorSpec | FeatureExtractor | str, matcher: Any, limit: int | None,
+                     cache_root: str | Path | None, use_cache: bool, memory_entries: int
+                     ) -> tuple[list[Any], FeatureExtractor, FeatureStore, dict[str, Any]]:
+    """Shared start of the per-object benchmarks (multiview, pose): the first ``limit`` sources, the
+    extractor, its feature store and the protocol's common part."""
+    n_available = len(sources)
+    if limit is not None:
+        sources = sources[:limit]
+    ex, _ = _extractor(extractor)
+    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
+    proto: dict[str, Any] = {
+        "benchmark": bench.name, "task": bench.task, "data_root": str(data_root),
+        **extractor_protocol(ex, store.setting["weights_digest"]),
+        "matcher": matcher_protocol(matcher),
+        "subset_size": len(sources), "n_available": n_available, "limit": limit, "full_set_size": None,
+        "objects": [s.name for s in sources], "corrviz_version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    return sources, ex, store, proto
 
 
 def nothing_evaluable(benchmark: str, root: str | Path, skipped: Sequence[Skip],
