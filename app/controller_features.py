@@ -75,8 +75,8 @@ class FeatureMixin:
         if e is None:
             return o
         resolution = o.resolution or e.default_resolution
-        if e.weight_free:  # one descriptor "layer": layer and facet cannot change the result
-            return replace(o, resolution=resolution, layer=None, facet=None)
+        if e.weight_free:  # one descriptor "layer", computed on the CPU: layer, facet, device change nothing
+            return replace(o, resolution=resolution, layer=None, facet=None, device="cpu")
         layer = e.default_layer if o.layer is None else o.layer
         return replace(o, resolution=resolution, layer=layer % e.depth if e.depth else layer,
                        facet=o.facet or e.default_facet)
