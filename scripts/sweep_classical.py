@@ -105,7 +105,7 @@ def settings_for(backbone: str, supports: list[float], norms: list[str]) -> list
     return out
 
 
-def choose(settings: list[Setting], tolerance: float) -> Setting:
+def choose_setting(settings: list[Setting], tolerance: float) -> Setting:
     """The smallest-support setting (first normalisation listed on ties) within ``tolerance`` of the best score."""
     best = max(s.score for s in settings)
     near = [s for s in settings if not s.previous and s.score >= best - tolerance] or [max(settings, key=lambda s: s.score)]
@@ -116,7 +116,7 @@ def _table(settings: list[Setting], resolution: int, with_mv: bool, tolerance: f
     head = ["backbone", "support (fraction of canvas side)", "normalisation",
             "PF-WILLOW choose PCK@0.1", *(["default objects PCDP@0.1"] if with_mv else []), "score"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    chosen = {b: choose([s for s in settings if s.backbone == b], tolerance) for b in {s.backbone for s in settings}}
+    chosen = {b: choose_setting([s for s in settings if s.backbone == b], tolerance) for b in {s.backbone for s in settings}}
     for s in settings:
         mark = " (previous)" if s.previous else (" **chosen**" if chosen[s.backbone] is s else "")
         cells = [s.backbone, s.support_text(resolution) + mark, s.descriptor["normalisation"],
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen: dict[str, Setting] = {}
     for b in backbones:
         mine = [s for s in settings if s.backbone == b]
-        chosen[b] = choose(mine, args.tolerance)
+        chosen[b] = choose_setting(mine, args.tolerance)
         for s in (mine[0], chosen[b]):
             pck = willow_pck(s, args.data, holdout, 1, args.resolution, alphas, cache)
             label = ("previous " if s.previous else "chosen ") + f"{s.support_text(args.resolution)}, {s.descriptor['normalisation']}"
