@@ -93,13 +93,16 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
     fixed = batch(0)
     images = torch.cat([it["images"] for it in fixed]).to(dev)
 
+    bare_cpu: list[float] = []
+
     def bare() -> float:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             feats = model.features(images)
         opt.zero_grad(set_to_none=True)
         feats.float().sum().backward()
         _sync(dev)
+        bare_cpu.append(time.process_time() - c)
         return time.perf_counter() - t
 
     full(0)
@@ -107,6 +110,7 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
     cpu_times.clear()
     step_s = statistics.median(full(k + 1) for k in range(args.steps))
     step_cpu = statistics.median(cpu_times)
+    bare_cpu.clear()
     bare_s = statistics.median(bare() for _ in range(args.steps))
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -117,7 +121,7 @@ def bench_setting(backbone: str, resolution: int, pretrained: bool, args: argpar
     flops = fc.get_total_flops()
     return {"backbone": backbone, "px": resolution, "weights": "pretrained" if pretrained else "random-init",
             "step_s": step_s, "bare_s": bare_s, "ratio": step_s / bare_s, "gflop": flops / 1e9,
-            "gflops": flops / 1e9 / bare_s, "step_cpu_s": step_cpu, "queries": len(fixed[0]["q_xy"]), "candidates": len(fixed[0]["c_xy"])}
+            "gflops": flops / 1e9 / bare_s, "step_cpu_s": step_cpu, "bare_cpu_s": statistics.median(bare_cpu), "queries": len(fixed[0]["q_xy"]), "candidates": len(fixed[0]["c_xy"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,13 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {args.device} ({'bf16 autocast' if dev.type == 'cuda' else 'fp32'}), torch threads "
           f"{torch.get_num_threads()}, {args.points} points per view; matmul {args.matmul}^2: {ref:.1f} GFLOP/s")
     head = (f"{'backbone':22s} {'px':>4s} {'weights':11s} {'Q':>5s} {'M':>5s} {'step s':>7s} {'steps/s':>7s} "
-            f"{'fwd+bwd s':>9s} {'ratio':>6s} {'GFLOP':>6s} {'GFLOP/s':>8s} {'% matmul':>8s} {'step CPU s':>10s}")
+            f"{'fwd+bwd s':>9s} {'ratio':>6s} {'GFLOP':>6s} {'GFLOP/s':>8s} {'% matmul':>8s} {'step CPU s':>10s} {'fwd+bwd CPU s':>13s} {'CPU ratio':>9s}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['backbone']:22s} {r['px']:4d} {r['weights']:11s} {r['queries']:5d} {r['candidates']:5d} "
               f"{r['step_s']:7.3f} {1 / r['step_s']:7.2f} {r['bare_s']:9.3f} {r['ratio']:6.2f} {r['gflop']:6.1f} "
-              f"{r['gflops']:8.1f} {100 * r['gflops'] / ref:7.1f}% {r['step_cpu_s']:10.3f}")
+              f"{r['gflops']:8.1f} {100 * r['gflops'] / ref:7.1f}% {r['step_cpu_s']:10.3f} {r['bare_cpu_s']:13.3f} "
+              f"{r['step_cpu_s'] / r['bare_cpu_s']:9.2f}")
     return 0
 
 
