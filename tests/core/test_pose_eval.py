@@ -101,3 +101,58 @@ def test_bench_pose_tiny(capsys):
     out = capsys.readouterr().out
     assert "onboarding 3 reference views (extract + build)" in out and "query: dense mutual-NN" in out
     assert "queries with a pose:" in out and "database:" in out
+
+
+def test_rows_from_built_outcomes():
+    from corrviz.core.evaluate.pose import QueryOutcome
+    from corrviz.core.evaluate.pose_report import group_rows, pose_rows
+    from corrviz.core.pose import pose_errors
+
+    cross = np.array([[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0], [0, -1.0, 0]])  # diameter 2: 1 unit = 10 cm
+
+    def outcome(obj, vp, rot_deg, shift, found=True):
+        a = np.deg2rad(rot_deg)
+        r = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+        t = np.array([0.0, 0.0, 3.0])
+        e = pose_errors(r if found else None, t + [shift, 0, 0] if found else None, np.eye(3), t, cross, 2.0, 20.0,
+                        symmetric=obj == "sym")
+        return QueryOutcome(obj, 0, 5.0 if vp == "small" else 40.0, vp,
+                            {"found": found, "inlier_ratio": 0.5 if found else 0.0, "reason": ""}, e)
+
+    outs = [outcome("a", "small", 0.5, 0.05),  # 0.5 deg, 0.5 cm: right at every threshold
+            outcome("a", "large", 2.0, 0.25),  # 2 deg, 2.5 cm: 3 and 5
+            outcome("sym", "large", 180.0, 0.0),  # half turn of a symmetric object: ADD-S 0, cm-deg wrong
+            outcome("a", "large", 0.0, 0.0, found=False),
+            outcome("a", "small", 0.2, 0.8)]  # 0.2 deg but 8 cm: wrong in every cm-deg accuracy
+    rows = {(r["metric"], r["alpha"], r["norm"]): r["value"] for r in group_rows(outs)}
+    assert rows[("pose_found", None, None)] == 0.8
+    assert rows[("cm_deg_accuracy", 1.0, "cm-deg")] == 0.2
+    assert rows[("cm_deg_accuracy", 3.0, "cm-deg")] == 0.4 and rows[("cm_deg_accuracy", 5.0, "cm-deg")] == 0.4
+    # threshold 0.1 d = 0.2 units: the first query is within (ADD ~0.05), the second and last not (shift
+    # 0.25, 0.8); the symmetric half turn has ADD-S 0 (ADD(-S) takes it) but ADD 2
+    assert rows[("add(-s)", 0.1, "diameter")] == 0.4
+    assert rows[("add", 0.1, "diameter")] == 0.2 and rows[("add_s", 0.1, "diameter")] == 0.4
+    assert rows[("rotation_error_deg", None, None)] == pytest.approx(2.0)  # median of 0.2, 0.5, 2, 180, inf
+    assert rows[("translation_error", None, "cm")] == pytest.approx(2.5)  # median of 0, 0.5, 2.5, 8, inf
+    assert rows[("inlier_ratio", None, None)] == pytest.approx(0.4)
+    by_vp = {(r["viewpoint"], r["category"]): r["value"] for r in pose_rows(outs)
+             if r["metric"] == "cm_deg_accuracy" and r["alpha"] == 1.0}
+    assert by_vp[("small", "all")] == 0.5 and by_vp[("large", "all")] == 0.0 and by_vp[("all", "a")] == 0.25
+
+
+def test_query_appearance_changes_colour_not_geometry():
+    from corrviz.core.evaluate.pose import query_appearance
+    from corrviz.core.render import look_at, render_poses
+    from corrviz.core.synthetic import make_object
+
+    mesh = make_object("mug")
+    pose = look_at(np.array([1.0, 0.8, 1.4]))[None]
+    base = render_poses(mesh, pose, resolution=64).views[0]
+    for kind in ("lighting", "texture", "lighting+texture"):
+        m, light = query_appearance(mesh, kind)
+        view = render_poses(m, pose, resolution=64, lighting=light).views[0]
+        assert np.array_equal(view.mask, base.mask) and np.array_equal(view.depth, base.depth)
+        diff = np.abs(view.rgb.astype(int) - base.rgb.astype(int))[base.mask].mean()
+        assert diff > 5, kind
+    same, light = query_appearance(mesh, "same")
+    assert same is mesh and light is None
