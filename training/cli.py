@@ -35,10 +35,14 @@ class TrainProgress(Progress):
         self._bar = None
         self._t0: float | None = None
         self._d0 = 0
+        self._started = False
 
     def _update(self, done: int, total: int, message: str) -> None:
         now = time.time()
-        if self._t0 is None or done < self._d0:
+        if not self._started:  # start(): setup and the step-0 evaluation follow; the clock starts later
+            self._started = True
+            return
+        if self._t0 is None:  # first step: rates count from here
             self._t0, self._d0 = now, done
             return
         rate = (done - self._d0) / max(1e-9, now - self._t0)

@@ -118,3 +118,20 @@ def test_ddp_two_processes_match_one_process(tiny_config):
     assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 5e-5
     assert json.loads((run / "run.json").read_text())["environment"]["world_size"] == 2
     assert torch.cat([v.flatten() for k, v in wb.items() if "lora_b" in k]).abs().max() > 0
+
+
+def test_progress_lines_in_logs_show_loss_rate_and_eta(monkeypatch):
+    import io
+
+    from corrviz.training import cli
+
+    clock = iter([0.0, 100.0, 101.0, 102.0, 103.0, 104.0])  # start; 100 s of setup; then 1 s per step
+    monkeypatch.setattr(cli.time, "time", lambda: next(clock))
+    buf = io.StringIO()
+    p = cli.TrainProgress(every=2, stream=buf)
+    p.start(10, "training")
+    for _ in range(5):
+        p.step(1, "loss 0.5000 lr 1.00e-04")
+    lines = buf.getvalue().splitlines()
+    assert lines == ["step 2/10  loss 0.5000 lr 1.00e-04  1.00 step/s  eta 0m08s",
+                     "step 4/10  loss 0.5000 lr 1.00e-04  1.00 step/s  eta 0m06s"]
