@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -123,3 +125,27 @@ def test_read_video_and_errors(tmp_path):
         read_video(str(bad))
     with pytest.raises(VideoError, match="does not exist"):
         read_video(str(tmp_path / "missing.mp4"))
+
+
+BADJA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (BADJA / "BADJA").is_dir() or not (BADJA / "DAVIS").is_dir(),
+                    reason=f"BADJA / DAVIS not found under {BADJA}")
+@pytest.mark.slow
+def test_occlusion_rules_script(tmp_path):
+    """scripts/occlusion_rules.py on BADJA at a tiny resolution: one row per rule; the absolute rule
+    flags nothing for a weight-free backbone, the cycle check flags some of the wrong predictions."""
+    import subprocess
+    import sys
+
+    env = {"CORRVIZ_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "scripts/occlusion_rules.py", "--data", str(BADJA), "--backbone",
+                           "dense_sift", "--resolution", "112"], cwd=Path(__file__).resolve().parents[2],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert [r[0].strip() for r in rows] == ["absolute", "relative", "relative", "cycle", "cycle"]
+    flagged_wrong = [float(r[6].split("%")[0]) for r in rows]
+    assert flagged_wrong[0] == 0.0 and flagged_wrong[3] > 10.0, proc.stdout
+    assert len({r[2] for r in rows}) == 1  # positions (PCK) do not depend on the rule
