@@ -153,3 +153,21 @@ def test_user_folder_layout_round_trip(scene, tmp_path):
         load_reference_folder(tmp_path)
     with pytest.raises(DatasetError, match="poses.json"):
         load_reference_folder(tmp_path / "nowhere")
+
+
+def test_mutual_nn_equals_brute_force_in_every_chunking():
+    import torch
+
+    from corrviz.core.pose import mutual_nn
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(300, 8, generator=g), dim=1)
+    d = torch.nn.functional.normalize(torch.randn(900, 8, generator=g), dim=1)
+    sim = q @ d.T
+    fwd, bwd = sim.argmax(1), sim.argmax(0)
+    want = [(i, int(fwd[i])) for i in range(300) if int(bwd[fwd[i]]) == i]
+    assert 0 < len(want) < 300
+    for budget in (1, 5000, 1 << 24):
+        qi, dj, score = mutual_nn(q, d, budget=budget)
+        assert list(zip(qi.tolist(), dj.tolist(), strict=True)) == want
+        assert np.allclose(score, sim[qi, dj].numpy())
