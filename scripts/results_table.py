@@ -53,10 +53,10 @@ No published PF-WILLOW or AP-10K number in section 7 shares our protocol, so tho
   per-image and macro PCK coincide there by construction; on SPair they differ.
 - PF-WILLOW's 100 image files hold 70 distinct images (30 files are byte-identical copies across
   classes); the content-keyed cache extracts each once, hence 70 extractions per backbone.
-- Cross-instance semantic matching (SPair) is beyond hand-crafted descriptors: their SPair rows stay
-  near the random-init floor, and a KAP@0.1 in the high 20s (11 pairs, 4 categories; 41 % of the
-  samples are positives) shows no skill: with uninformative features the maximum over the large region
-  outside the alpha disc usually beats the maximum inside it.
+- Cross-instance semantic matching (SPair) is beyond hand-crafted descriptors: their SPair PCK@0.1
+  stays in single digits, and their KAP@0.1 equals the random-init floor's (11 pairs, 4 categories;
+  41 % of the samples are positives), i.e. no skill: with uninformative features the maximum over the
+  large region outside the alpha disc usually beats the maximum inside it.
 - The `vit_tiny_patch16_224` rows are the only real pretrained features here. It is a 5.7 M-parameter
   ImageNet-supervised classifier, NOT DINOv2: its rows show what semantic pretraining adds over the
   descriptors and the floor (SPair, KAP), and how a supervised net at 224 px training size behaves at
