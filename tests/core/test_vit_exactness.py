@@ -251,3 +251,16 @@ def test_the_rule_is_recorded_in_feature_maps_and_evaluation_results(tmp_path):
     assert all(r["protocol"]["position_interpolation"] == "bicubic_antialias_size" for r in data["results"])
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     assert rows and {r["position_interpolation"] for r in rows} == {"bicubic_antialias_size"}
+
+
+def test_pos_rule_diff_script_prints_the_rule_difference(capsys):
+    """scripts/pos_rule_diff.py: zero at the native 37x37 grid (both rules keep it), several % at 224 px."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "pos_rule_diff.py"
+    main = runpy.run_path(str(script))["main"]
+    assert main(["--backbone", "test_dinov2_tiny_reg4", "--random-init", "--resolution", "518", "224"]) == 0
+    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines() if "test_dinov2" in line}
+    assert rows["518"].endswith("| 0.00 % |") and "37x37" in rows["518"]
+    assert float(rows["224"].split(" | ")[-1].split()[0]) > 2.0
