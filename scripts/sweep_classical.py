@@ -1,11 +1,13 @@
-"""Choose the spatial support and normalisation of the weight-free descriptors (dense SIFT, DAISY).
+"""Choose the spatial support, scales and normalisation of the weight-free descriptors (dense SIFT, DAISY).
 
     python scripts/sweep_classical.py --write docs/sweep_classical.md
 
 Every setting is scored on the CHOOSING data only: PF-WILLOW PCK@0.1 (bbox, per-image, NN) on the
 ``--choose`` classes (every ``--every``-th pair) and PCDP@0.1 on corrviz's default procedural
 objects (multiview benchmark: ``--mv-pairs`` view pairs x ``--mv-points`` points per object). The
-score is the mean of the two. The proposed default is the SMALLEST support whose score is within
+score is the mean of the two. Each support is tried with every scale set (``--sift-scales`` /
+``--daisy-scales``: sets separated by ``;``, e.g. ``1;1,2,4``; a multi-scale descriptor concatenates the
+descriptors at support x each factor). The proposed default is the SMALLEST support whose score is within
 ``--tolerance`` points of the best (the more local descriptor keeps sharper, sub-cell matches and more
 mutual matches on a known warp, tests/core/test_behaviour_classical.py, and costs less). Then the
 previous default and the chosen setting are checked on the HELD-OUT PF-WILLOW classes
@@ -28,10 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CHOOSE = ("car(G)", "car(S)", "motorbike(G)", "motorbike(S)", "winebottle(wC)")
 HOLDOUT = ("car(M)", "duck(S)", "motorbike(M)", "winebottle(M)", "winebottle(woC)")
 # The defaults before this sweep: a 16 px SIFT window (2 x stride 8) and a 15 px DAISY radius, L1.
-PREVIOUS = {"dense_sift": {"support_px": 16.0, "normalisation": "rootsift"},
-            "daisy": {"support_px": 15.0, "normalisation": "l1"}}
+PREVIOUS = {"dense_sift": {"support_px": 16.0, "normalisation": "rootsift", "scales": (1.0,)},
+            "daisy": {"support_px": 15.0, "normalisation": "l1", "scales": (1.0,)}}
 SUPPORTS = {"dense_sift": "0.125,0.25,0.375,0.5", "daisy": "0.0625,0.125,0.1875,0.25"}
 NORMS = {"dense_sift": "rootsift,l2", "daisy": "l1"}
+SCALES = {"dense_sift": "1", "daisy": "1"}
 
 
 @dataclass
@@ -44,8 +47,11 @@ class Setting:
     def support_text(self, resolution: int) -> str:
         d = self.descriptor
         if d.get("support_px") is not None:
-            return f"{d['support_px']:g} px ({d['support_px'] / resolution:.3f})"
-        return f"{d['support_frac']:g} ({d['support_frac'] * resolution:.0f} px)"
+            text = f"{d['support_px']:g} px ({d['support_px'] / resolution:.3f})"
+        else:
+            text = f"{d['support_frac']:g} ({d['support_frac'] * resolution:.0f} px)"
+        scales = tuple(d.get("scales", (1.0,)))
+        return text + (" x " + "/".join(f"{v:g}" for v in scales) if scales != (1.0,) else "")
 
     @property
     def score(self) -> float:
@@ -61,6 +67,16 @@ def _floats(text: str, what: str) -> list[float]:
     if not vals or any(not 0 < v <= 1 for v in vals):
         raise SystemExit(f"sweep_classical: {what} are fractions of the canvas side in (0, 1], got {text!r}")
     return vals
+
+
+def _scale_sets(text: str, what: str) -> list[tuple[float, ...]]:
+    try:
+        sets = [tuple(float(v) for v in part.split(",") if v.strip()) for part in text.split(";") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"sweep_classical: {what} must be ';'-separated sets of comma-separated numbers, got {text!r}") from None
+    if not sets or any(not st or any(v <= 0 for v in st) for st in sets):
+        raise SystemExit(f"sweep_classical: {what} must be non-empty sets of positive factors, got {text!r}")
+    return sets
 
 
 def _extractor(setting: Setting, resolution: int) -> Any:
@@ -99,17 +115,20 @@ def multiview_pcdp(setting: Setting, mv: Any, resolution: int, cache: Path) -> f
     return 100.0 * res.value("pcdp", 0.1, aggregation="mean over points")
 
 
-def settings_for(backbone: str, supports: list[float], norms: list[str]) -> list[Setting]:
+def settings_for(backbone: str, supports: list[float], norms: list[str],
+                 scale_sets: list[tuple[float, ...]] | None = None) -> list[Setting]:
     out = [Setting(backbone, dict(PREVIOUS[backbone]), previous=True)]
-    out += [Setting(backbone, {"support_frac": s, "normalisation": n}) for s in supports for n in norms]
+    out += [Setting(backbone, {"support_frac": s, "normalisation": n, "scales": sc})
+            for sc in (scale_sets or [(1.0,)]) for s in supports for n in norms]
     return out
 
 
 def choose_setting(settings: list[Setting], tolerance: float) -> Setting:
-    """The smallest-support setting (first normalisation listed on ties) within ``tolerance`` of the best score."""
+    """The smallest-support setting (first normalisation and scale set listed on ties) within ``tolerance`` of
+    the best score; the support of a multi-scale setting counts as its largest (support x largest factor)."""
     best = max(s.score for s in settings)
     near = [s for s in settings if not s.previous and s.score >= best - tolerance] or [max(settings, key=lambda s: s.score)]
-    return min(near, key=lambda s: s.descriptor.get("support_frac") or 0.0)
+    return min(near, key=lambda s: (s.descriptor.get("support_frac") or 0.0) * max(s.descriptor.get("scales", (1.0,))))
 
 
 def _table(settings: list[Setting], resolution: int, with_mv: bool, tolerance: float) -> list[str]:
@@ -134,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--daisy-supports", default=SUPPORTS["daisy"], help="DAISY outer radius, fractions of the canvas")
     p.add_argument("--sift-norms", default=NORMS["dense_sift"])
     p.add_argument("--daisy-norms", default=NORMS["daisy"])
+    p.add_argument("--sift-scales", default=SCALES["dense_sift"], help="SIFT scale sets, e.g. '1;1,2,4' [1]")
+    p.add_argument("--daisy-scales", default=SCALES["daisy"], help="DAISY scale sets, e.g. '1;1,2,4' [1]")
     p.add_argument("--choose", default=",".join(CHOOSE), help="PF-WILLOW classes used for choosing")
     p.add_argument("--holdout", default=",".join(HOLDOUT), help="PF-WILLOW classes held out for checking")
     p.add_argument("--tolerance", type=float, default=3.0,
@@ -173,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for b in backbones:
         key = "sift" if b == "dense_sift" else "daisy"
         settings += settings_for(b, _floats(getattr(args, f"{key}_supports"), f"--{key}-supports"),
-                                 [n for n in getattr(args, f"{key}_norms").split(",") if n])
+                                 [n for n in getattr(args, f"{key}_norms").split(",") if n],
+                                 _scale_sets(getattr(args, f"{key}_scales"), f"--{key}-scales"))
 
     t0 = time.perf_counter()
     for k, s in enumerate(settings, 1):
@@ -198,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     registered = []
     for b in backbones:
         reg = get_config(b).descriptor
-        same = all(reg.get(k) == chosen[b].descriptor.get(k) for k in ("support_frac", "support_px", "normalisation"))
+        same = all(reg.get(k) == chosen[b].descriptor.get(k) for k in ("support_frac", "support_px", "normalisation", "scales"))
         registered.append(f"- {b}: registered default {reg}; this sweep chooses {chosen[b].descriptor}"
                           + ("" if same else "  **(differs: update classical_backbone.py)**"))
     command = "python scripts/sweep_classical.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

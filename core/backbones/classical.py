@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-__all__ = ["dense_daisy", "dense_sift"]
+__all__ = ["concat_unit_blocks", "dense_daisy", "dense_sift"]
 
 # OpenCV SIFT: 4 x 4 spatial bins, each SIFT_DESCR_SCL_FCTR * (kp.size / 2) = 1.5 * kp.size px
 # wide, so the square descriptor support is 6 * kp.size pixels on a side.
@@ -254,3 +254,13 @@ def dense_daisy(
     if descs.shape[:2] != (rows, cols):
         raise RuntimeError(f"DAISY grid {descs.shape[:2]} does not cover {rows}x{cols} cells")
     return np.ascontiguousarray(np.moveaxis(descs, 2, 0), dtype=np.float32)
+
+
+def concat_unit_blocks(blocks: list[np.ndarray]) -> np.ndarray:
+    """Concatenate descriptor grids (D_k, h, w) along channels, each cell's block L2-normalised and
+    the whole divided by ``sqrt(len(blocks))``: every block weighs the same in a cosine similarity
+    and the result has unit norm (a block of zeros, a textureless cell, stays zero)."""
+    if not blocks or len({b.shape[1:] for b in blocks}) != 1:
+        raise ValueError(f"blocks must share one (h, w) grid, got {[b.shape for b in blocks]}")
+    unit = [b / np.maximum(np.linalg.norm(b, axis=0, keepdims=True), 1e-12) for b in blocks]
+    return np.ascontiguousarray(np.concatenate(unit, axis=0) / np.sqrt(len(blocks)), dtype=np.float32)

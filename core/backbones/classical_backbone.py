@@ -20,6 +20,12 @@ Descriptor options (``BackboneConfig.descriptor``, overridable like any config f
     stride, as long as a spatial bin (SIFT: ``support / 4``; DAISY: ring spacing) keeps at least
     this many pixels [12]; same cell centres, up to 16x faster. A huge value (e.g. ``1e6``) keeps
     full resolution.
+``scales``
+    Multi-scale descriptors (SIFT-Flow / multi-scale dense SIFT style): one descriptor per factor
+    at ``support * factor`` on the same cell centres, each block L2-normalised, concatenated and
+    divided by ``sqrt(len(scales))`` (unit norm), so every scale weighs the same in a cosine
+    similarity. ``(1,)`` is a single-scale descriptor. Factors must be positive; the feature
+    dimension is ``len(scales)`` times the single descriptor's (SIFT 128, DAISY 104).
 ``normalisation``
     ``dense_sift``: ``"rootsift"`` (L1, then element-wise sqrt; Arandjelovic & Zisserman 2012) or
     ``"l2"``. ``daisy``: scikit-image's ``"l1"`` / ``"l2"`` over the whole descriptor or
@@ -46,8 +52,9 @@ from .registry import BackboneConfig, register_backbone
 SIFT_NORMALISATIONS = ("rootsift", "l2")
 DAISY_NORMALISATIONS = ("l1", "l2", "daisy")
 # Registered defaults (chosen by scripts/sweep_classical.py; see docs/sweep_classical.md).
-SIFT_DEFAULTS: dict[str, Any] = {"support_frac": 0.25, "normalisation": "rootsift"}
-DAISY_DEFAULTS: dict[str, Any] = {"support_frac": 0.1875, "normalisation": "l1"}
+SIFT_DEFAULTS: dict[str, Any] = {"support_frac": 0.1875, "scales": (1.0, 2.0, 4.0), "normalisation": "rootsift"}
+DAISY_DEFAULTS: dict[str, Any] = {"support_frac": 0.09375, "scales": (1.0, 2.0, 4.0), "normalisation": "l1"}
+SINGLE_DIM = {"sift": 128, "daisy": 104}
 _DEFAULTS = {"sift": SIFT_DEFAULTS, "daisy": DAISY_DEFAULTS}
 _NORMALISATIONS = {"sift": SIFT_NORMALISATIONS, "daisy": DAISY_NORMALISATIONS}
 
@@ -56,12 +63,12 @@ def resolve_descriptor_options(kind: str, given: dict[str, Any] | None, name: st
     """Merge options a user passed with the registered defaults of ``kind`` ("sift" | "daisy").
 
     Returns ``{"support_px": float | None, "support_frac": float | None, "min_bin_px": float,
-    "normalisation": str}`` with exactly one support set. Unknown keys, both supports at once, non-positive or non-finite
-    supports, fractions above 1 and unknown normalisations raise ``ValueError`` naming the backbone.
+    "scales": tuple[float, ...], "normalisation": str}`` with exactly one support set. Unknown keys, both supports at once, non-positive or non-finite
+    supports, fractions above 1, empty or non-positive scales and unknown normalisations raise ``ValueError`` naming the backbone.
     """
     who = name or kind
     given = dict(given or {})
-    allowed = ("support_px", "support_frac", "min_bin_px", "normalisation")
+    allowed = ("support_px", "support_frac", "min_bin_px", "scales", "normalisation")
     unknown = sorted(set(given) - set(allowed))
     if unknown:
         raise ValueError(f"{who}: unknown descriptor option(s) {', '.join(unknown)}; choose from {', '.join(allowed)}")
@@ -82,11 +89,24 @@ def resolve_descriptor_options(kind: str, given: dict[str, Any] | None, name: st
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
             raise ValueError(f"{who}: {key} must be a positive number, got {val!r}")
         out[key] = float(val)
+    out["scales"] = _scales(given.get("scales", _DEFAULTS[kind]["scales"]), who)
     if out["support_frac"] is not None and out["support_frac"] > 1:
         raise ValueError(f"{who}: support_frac is a fraction of the canvas side (0, 1], got {out['support_frac']!r}")
     if out["normalisation"] not in _NORMALISATIONS[kind]:
         raise ValueError(f"{who}: unknown normalisation {out['normalisation']!r}; "
                          f"choose one of {', '.join(_NORMALISATIONS[kind])}")
+    return out
+
+
+def _scales(value: Any, who: str) -> tuple[float, ...]:
+    """``scales`` as a tuple of positive finite floats (hashable, so caches can key on it)."""
+    vals = (value,) if isinstance(value, (int, float)) else value
+    try:
+        out = tuple(float(v) for v in vals if not isinstance(v, bool))
+    except (TypeError, ValueError):
+        out = ()
+    if not out or len(out) != len(tuple(vals)) or any(not math.isfinite(v) or v <= 0 for v in out):
+        raise ValueError(f"{who}: scales must be a non-empty list of positive factors of the support, got {value!r}")
     return out
 
 
@@ -104,6 +124,9 @@ def describe_descriptor(kind: str, options: dict[str, Any]) -> str:
         sup = f"{what} {options['support_px']:g} canvas px"
     else:
         sup = f"{what} {options['support_frac']:g} of the canvas side"
+    scales = tuple(options.get("scales", (1.0,)))
+    if scales != (1.0,):
+        sup += " x " + "/".join(f"{s:g}" for s in scales)
     return f"{sup}, {options['normalisation']}"
 
 
@@ -116,7 +139,8 @@ class ClassicalBackbone(Backbone):
             raise ValueError(f"{config.name}: unknown classical descriptor {kind!r}; choose sift or daisy")
         # Store the resolved options, so caches and result protocols see every value that shapes the features.
         options = resolve_descriptor_options(kind, config.descriptor, config.name)
-        super().__init__(dataclasses.replace(config, descriptor=options), "weight-free")
+        dim = SINGLE_DIM[kind] * len(options["scales"])
+        super().__init__(dataclasses.replace(config, descriptor=options, embed_dim=dim), "weight-free")
         self.kind = kind
 
     @property
@@ -140,11 +164,18 @@ class ClassicalBackbone(Backbone):
         opts = self.config.descriptor
         support = self.support_px(*gray.shape)
         stride = self.config.patch_size
-        if self.kind == "sift":
-            return classical.dense_sift(gray, stride=stride, size=support, min_bin_px=opts["min_bin_px"],
-                                        root_sift=opts["normalisation"] == "rootsift")
-        return classical.dense_daisy(gray, stride=stride, radius=max(1, int(round(support))),
-                                     normalization=opts["normalisation"], min_bin_px=opts["min_bin_px"])
+        blocks = []
+        for factor in opts["scales"]:
+            if self.kind == "sift":
+                blocks.append(classical.dense_sift(gray, stride=stride, size=support * factor,
+                                                   min_bin_px=opts["min_bin_px"],
+                                                   root_sift=opts["normalisation"] == "rootsift"))
+            else:
+                blocks.append(classical.dense_daisy(gray, stride=stride, radius=max(1, int(round(support * factor))),
+                                                    normalization=opts["normalisation"], min_bin_px=opts["min_bin_px"]))
+        if len(blocks) == 1:
+            return blocks[0]
+        return classical.concat_unit_blocks(blocks)
 
     def forward_features(self, images: torch.Tensor, layer: int | None = None,
                          facet: str | None = None) -> torch.Tensor:
@@ -156,9 +187,10 @@ class ClassicalBackbone(Backbone):
 
 
 def _register() -> None:
-    for name, kind, dim, what in (("dense_sift", "sift", 128, "dense SIFT (OpenCV), upright"),
-                                  ("daisy", "daisy", 104, "DAISY (scikit-image) on a dense grid")):
+    for name, kind, what in (("dense_sift", "sift", "dense SIFT (OpenCV), upright"),
+                             ("daisy", "daisy", "DAISY (scikit-image) on a dense grid")):
         defaults = resolve_descriptor_options(kind, None, name)
+        dim = SINGLE_DIM[kind] * len(defaults["scales"])
         register_backbone(BackboneConfig(
             name=name, family="classical", timm_name=kind, patch_size=8, embed_dim=dim, depth=1,
             default_layer=0, default_resolution=448, native_resolution=448, pos_interpolation="none",

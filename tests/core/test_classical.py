@@ -198,7 +198,8 @@ def _rgb(gray: np.ndarray) -> torch.Tensor:
 
 
 def _features(name: str, gray: np.ndarray, **descriptor) -> np.ndarray:
-    bb = create_backbone(name, descriptor=descriptor)
+    """Backbone features with the given options; single-scale unless ``scales`` is given."""
+    bb = create_backbone(name, descriptor={"scales": (1.0,), **descriptor})
     return bb.forward_features(_rgb(gray))[0].numpy()
 
 
@@ -267,7 +268,8 @@ def test_rootsift_and_l2_normalisation(astronaut: np.ndarray) -> None:
     [({"support_px": 64, "support_frac": 0.2}, "not both"), ({"radius": 3}, "unknown descriptor option"),
      ({"support_frac": 1.5}, "fraction of the canvas side"), ({"support_px": -4}, "positive number"),
      ({"support_px": float("nan")}, "positive number"), ({"normalisation": "l3"}, "unknown normalisation"),
-     ({"min_bin_px": 0}, "positive number")],
+     ({"min_bin_px": 0}, "positive number"), ({"scales": []}, "scales must be"), ({"scales": [1, 0]}, "scales must be"),
+     ({"scales": "1,2"}, "scales must be"), ({"scales": [1, float("inf")]}, "scales must be")],
 )
 def test_bad_descriptor_options_raise(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message) as err:
@@ -283,10 +285,14 @@ def test_registered_defaults_and_overrides() -> None:
         assert cfg.descriptor["support_frac"] == defaults["support_frac"] and cfg.descriptor["support_px"] is None
         assert cfg.descriptor["normalisation"] == defaults["normalisation"]
         assert f"{defaults['support_frac']:g} of the canvas side" in cfg.description
+        assert cfg.descriptor["scales"] == defaults["scales"] == (1.0, 2.0, 4.0)
+        assert cfg.embed_dim == create_backbone(name).feature_dim() == {"dense_sift": 128, "daisy": 104}[name] * 3
     # A value you pass wins over the registered fraction; options you leave out keep their defaults.
     bb = create_backbone("dense_sift", descriptor={"support_px": 64})
     assert bb.config.descriptor == {"support_px": 64.0, "support_frac": None, "min_bin_px": 12.0,
-                                    "normalisation": SIFT_DEFAULTS["normalisation"]}
+                                    "normalisation": SIFT_DEFAULTS["normalisation"], "scales": SIFT_DEFAULTS["scales"]}
+    single = create_backbone("daisy", descriptor={"scales": [1]})
+    assert single.config.descriptor["scales"] == (1.0,) and single.feature_dim() == 104
     assert bb.support_px(448, 448) == 64.0
     assert create_backbone("dense_sift").support_px(448, 448) == SIFT_DEFAULTS["support_frac"] * 448
     assert create_backbone("daisy").support_px(224, 336) == DAISY_DEFAULTS["support_frac"] * 336
@@ -307,3 +313,47 @@ def test_caches_tell_supports_apart(astronaut: np.ndarray, tmp_path) -> None:
     stores = [FeatureStore(ex, tmp_path) for ex in exs]
     assert stores[0].key(rgb) != stores[1].key(rgb)
     assert extractor_protocol(exs[1])["descriptor"]["support_px"] == 64.0
+
+
+def test_concat_unit_blocks_by_hand() -> None:
+    """Each cell's block is scaled to unit L2, the concatenation divided by sqrt(#blocks); zeros stay zero."""
+    from corrviz.core.backbones.classical import concat_unit_blocks
+
+    a = np.array([[[3.0, 0.0]], [[4.0, 0.0]]], dtype=np.float32)  # (2, 1, 2): cell 0 = (3, 4), cell 1 = 0
+    b = np.array([[[0.0, 2.0]]], dtype=np.float32)  # (1, 1, 2): cell 0 = 0, cell 1 = 2
+    out = concat_unit_blocks([a, b])
+    r = 1 / np.sqrt(2)
+    np.testing.assert_allclose(out[:, 0, 0], [0.6 * r, 0.8 * r, 0.0], atol=1e-7)
+    np.testing.assert_allclose(out[:, 0, 1], [0.0, 0.0, r], atol=1e-7)
+    with pytest.raises(ValueError, match="share one"):
+        concat_unit_blocks([a, np.zeros((1, 2, 2), np.float32)])
+
+
+@pytest.mark.parametrize("name", ["dense_sift", "daisy"])
+def test_multiscale_is_the_scaled_supports_concatenated(astronaut: np.ndarray, name: str) -> None:
+    """The registered multi-scale descriptor is the single-scale one at support x 1, 2, 4, each block
+    at unit norm (the whole at unit norm), on the same cell centres."""
+    img = astronaut[:224, :224]
+    multi = _features(name, img, support_px=12, scales=(1, 2, 4))
+    dim = 128 if name == "dense_sift" else 104
+    assert multi.shape == (3 * dim, 28, 28)
+    for k, px in enumerate((12, 24, 48)):
+        single = _features(name, img, support_px=px)
+        single = single / np.maximum(np.linalg.norm(single, axis=0, keepdims=True), 1e-12)
+        np.testing.assert_allclose(multi[k * dim:(k + 1) * dim] * np.sqrt(3), single, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(multi, axis=0), 1.0, atol=1e-4)
+    # The default (no scales given) is the multi-scale one.
+    default = create_backbone(name, descriptor={"support_px": 12}).forward_features(_rgb(img))[0].numpy()
+    np.testing.assert_array_equal(default, multi)
+
+
+def test_caches_tell_scales_apart(astronaut: np.ndarray, tmp_path) -> None:
+    from corrviz.core.evaluate import FeatureStore
+    from corrviz.core.evaluate.spec import extractor_protocol
+    from corrviz.core.features import FeatureExtractor, FeatureOptions
+
+    exs = [FeatureExtractor(create_backbone("daisy", descriptor={"support_px": 10, "scales": sc}),
+                            FeatureOptions(resolution=112), cache=None) for sc in ((1,), (1, 2))]
+    rgb = (np.stack([astronaut[:112, :112]] * 3, axis=-1) * 255).astype(np.uint8)
+    assert FeatureStore(exs[0], tmp_path).key(rgb) != FeatureStore(exs[1], tmp_path).key(rgb)
+    assert extractor_protocol(exs[1])["descriptor"]["scales"] == (1.0, 2.0)
