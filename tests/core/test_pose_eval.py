@@ -52,8 +52,8 @@ def test_queries_are_seeded_and_off_the_reference_orbit():
 
 
 def test_command_writes_results_consistent_with_its_items(tmp_path, capsys):
-    code = eval_main(["pose", "--data", "default", "--limit", "1", "--backbone", "dense_sift", "--resolution", "160",
-                      "--references", "6", "--queries", "4", "--render-resolution", "160", "--appearance",
+    code = eval_main(["pose", "--data", "default", "--limit", "1", "--backbone", "dense_sift", "--resolution", "128",
+                      "--references", "4", "--queries", "4", "--render-resolution", "128", "--appearance",
                       "lighting", "--out", str(tmp_path), "--quiet"])
     assert code == 0
     out = capsys.readouterr().out
@@ -61,7 +61,7 @@ def test_command_writes_results_consistent_with_its_items(tmp_path, capsys):
     doc = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert doc["protocol"]["pose"]["queries"]["appearance"] == "lighting"
     assert doc["protocol"]["matcher"]["method"] == "mnn"
-    assert doc["protocol"]["databases"]["mug"]["n_views"] == 6
+    assert doc["protocol"]["databases"]["mug"]["n_views"] == 4
     items = doc["items"]
     assert len(items) == 4
     rows = {(r["metric"], r["alpha"], r["norm"]): r["value"] for r in doc["results"]
@@ -72,8 +72,8 @@ def test_command_writes_results_consistent_with_its_items(tmp_path, capsys):
         assert rows[("cm_deg_accuracy", t, "cm-deg")] == pytest.approx(want)
     assert rows[("pose_found", None, None)] == pytest.approx(np.mean([it["found"] for it in items]))
     for kind in ("viewpoints", "objects", "accuracy_curve"):
-        assert (tmp_path / f"pose_dense_sift_160_mnn_{kind}.png").is_file()
-    assert (tmp_path / "pose_dense_sift_160_mnn.csv").read_text().count("\n") == len(doc["results"]) + 1
+        assert (tmp_path / f"pose_dense_sift_128_mnn_{kind}.png").is_file()
+    assert (tmp_path / "pose_dense_sift_128_mnn.csv").read_text().count("\n") == len(doc["results"]) + 1
 
 
 def test_bad_input_fails_before_work(tmp_path):
