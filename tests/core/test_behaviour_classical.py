@@ -42,7 +42,7 @@ def test_known_warp_is_recovered(photos, name):
     err_nn = np.linalg.norm(match_points(fs, ft, pts, "nn").trg_xy - gt, axis=1)[mutual]
     err_sa = np.linalg.norm(match_points(fs, ft, pts, "soft-argmax", radius=3, beta=0.02).trg_xy - gt, axis=1)[mutual]
     pck_nn, pck_sa = (err_nn <= thr).mean(), (err_sa <= thr).mean()
-    # With the default supports NN alone recovers 98-99% of the mutual matches (the previous 16 / 15 px
+    # With the default (multi-scale) supports NN alone recovers >= 95% of the mutual matches (the previous 16 / 15 px
     # supports: >= 90%, hence the old floor of 0.9). DAISY's few misses lie beyond soft-argmax's 3-cell
     # window, so there it must lose none; for SIFT it must still gain.
     assert pck_nn >= 0.95
@@ -58,7 +58,8 @@ def test_known_warp_is_recovered(photos, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "previous"), [("dense_sift", {"support_px": 8.0}), ("daisy", {"support_px": 7.5})])
+@pytest.mark.parametrize(("name", "previous"), [("dense_sift", {"support_px": 8.0, "scales": [1]}),
+                                                  ("daisy", {"support_px": 7.5, "scales": [1]})])
 def test_default_support_beats_the_previous_on_held_out_pf_willow(shared_data, name, previous):
     """On PF-WILLOW classes the support sweep never chose on (scripts/sweep_classical.py HOLDOUT),
     the registered default beats the previous default (16 px SIFT window / 15 px DAISY radius at
