@@ -256,6 +256,9 @@ def document(runs: list[dict[str, Any]], missing: list[str] | None = None) -> st
     missing = "".join(f"- Left out: {m}.\n" for m in missing or [])
     head = f"""# Zero-shot results on the shared real data
 
+Before / after results of the finetuning methods (trained on corrviz's own renders, evaluated on
+held-out data) are in [results_training.md](results_training.md).
+
 Produced by `python scripts/results_table.py` (corrviz {p0.get('corrviz_version', '?')}). All numbers are
 percentages. Full protocol, common to every row unless the row says otherwise:
 
