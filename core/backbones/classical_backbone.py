@@ -53,7 +53,7 @@ SIFT_NORMALISATIONS = ("rootsift", "l2")
 DAISY_NORMALISATIONS = ("l1", "l2", "daisy")
 # Registered defaults (chosen by scripts/sweep_classical.py; see docs/sweep_classical.md).
 SIFT_DEFAULTS: dict[str, Any] = {"support_frac": 0.1875, "scales": (1.0, 2.0, 4.0), "normalisation": "rootsift"}
-DAISY_DEFAULTS: dict[str, Any] = {"support_frac": 0.09375, "scales": (1.0, 2.0, 4.0), "normalisation": "l1"}
+DAISY_DEFAULTS: dict[str, Any] = {"support_frac": 0.125, "scales": (1.0, 2.0, 4.0), "normalisation": "l1"}
 SINGLE_DIM = {"sift": 128, "daisy": 104}
 _DEFAULTS = {"sift": SIFT_DEFAULTS, "daisy": DAISY_DEFAULTS}
 _NORMALISATIONS = {"sift": SIFT_NORMALISATIONS, "daisy": DAISY_NORMALISATIONS}
