@@ -111,13 +111,18 @@ def curve_figure(result: EvalResult) -> Figure | None:
         for group in coincident_groups({agg: curves[agg] for agg in AGGREGATIONS if agg in curves}):
             label = " = ".join(SHORT_NAMES[a] for a in group)
             ax.plot(alphas, [100 * v for v in curves[group[0]]], marker=".", label=f"{label} ({norm})")
-    ax.set_xlabel("alpha")
-    ax.set_ylabel("PCK %")
+    finish_percent_axes(ax, "alpha", "PCK %", _title(result))
+    return fig
+
+
+def finish_percent_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Labels, a 0-100 % y range, a light grid, a small legend and title: every curve plot's frame."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(_title(result), fontsize=8)
-    return fig
+    ax.set_title(title, fontsize=8)
 
 
 def _item_figure(result: EvalResult, labels: list[str], groups: dict[str, list[float]], ylabel: str) -> Figure:

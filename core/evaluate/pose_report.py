@@ -169,7 +169,7 @@ def _accuracy_groups(result: EvalResult, labels: list[str], key: str) -> dict[st
 
 
 def pose_figures(result: EvalResult) -> dict[str, Figure | None]:
-    from .plots import _item_figure, _title
+    from .plots import _item_figure, _title, finish_percent_axes
 
     bins = [b for b, _, _ in VIEWPOINT_BINS if any(r["viewpoint"] == b for r in result.rows)]
     vp = ["all", *bins]
@@ -185,11 +185,6 @@ def pose_figures(result: EvalResult) -> dict[str, Figure | None]:
         ax.plot(c["threshold"], [100 * a for a in c["accuracy"]], marker=".", label="n cm - n deg")
         r = result.curves["rotation"]
         ax.plot(r["threshold_deg"][:10], [100 * a for a in r["accuracy"][:10]], marker=".", label="rotation < n deg")
-        ax.set_xlabel("n")
-        ax.set_ylabel("accuracy %")
-        ax.set_ylim(0, 100)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title(_title(result), fontsize=8)
+        finish_percent_axes(ax, "n", "accuracy %", _title(result))
         figs["accuracy_curve"] = fig
     return figs
