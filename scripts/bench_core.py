@@ -76,11 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("dinov2_vits14 (random init) @448", images_per_second("dinov2_vits14", 448, n)),
         ("dinov2_vits14 (random init) @840", images_per_second("dinov2_vits14", 840, n)),
-        ("dense_sift stride 8 @448", images_per_second("dense_sift", 448, n * 4)),
+        ("dense_sift stride 8 @448 (default, 3 scales)", images_per_second("dense_sift", 448, n * 4)),
+        ("daisy stride 8 @448 (default, 3 scales)", images_per_second("daisy", 448, n * 4)),
     ]
     print("\nfeature extraction")
     for name, ips in rows:
-        print(f"  {name:36s} {ips:8.2f} images/s")
+        print(f"  {name:46s} {ips:8.2f} images/s")
     print("\nclick-to-match (1 point, soft-argmax, median of 100)")
     ok = True
     for grid, target in TARGETS_MS.items():
