@@ -39,3 +39,15 @@ def test_render_screenshots_tiny(tmp_path, monkeypatch, capsys):
     pair = load_image(out / "pair_car.png")
     assert pair.shape == (48, 96, 3) and pair.max() > 0
     assert np.asarray(load_image(out / "tracks_chair.png")).shape[1] == 4 * 48
+
+
+def test_make_demo_assets_reproduces_the_shipped_pair(tmp_path, capsys):
+    """The demo pair in resources/demo is exactly what the script makes (same pixels, same affine)."""
+    from corrviz.core.io import load_image, read_json
+
+    assert _load("make_demo_assets").main([str(tmp_path)]) == 0
+    shipped = SCRIPTS.parent / "resources" / "demo"
+    for name in ("source.png", "target.png"):
+        made, ref = load_image(tmp_path / name), load_image(shipped / name)
+        assert made.shape == ref.shape and np.array_equal(made, ref), name
+    assert read_json(tmp_path / "demo_pair.json")["affine"] == read_json(shipped / "demo_pair.json")["affine"]
