@@ -189,17 +189,17 @@ class Session:
 
     def undo(self) -> bool:
         """Put the points back as they were before the last edit; False if there is nothing to undo."""
-        if not self._undo:
-            return False
-        self._redo.append((tuple(self.points), self.selected))
-        self._apply_points(*self._undo.pop())
-        return True
+        return self._swap_history(self._undo, self._redo)
 
     def redo(self) -> bool:
-        if not self._redo:
+        return self._swap_history(self._redo, self._undo)
+
+    def _swap_history(self, source: list, target: list) -> bool:
+        """Restore the newest state of ``source``, keeping the current one on ``target``."""
+        if not source:
             return False
-        self._undo.append((tuple(self.points), self.selected))
-        self._apply_points(*self._redo.pop())
+        target.append((tuple(self.points), self.selected))
+        self._apply_points(*source.pop())
         return True
 
     def _remember(self) -> None:
