@@ -35,10 +35,29 @@ def test_screenshots_script(tmp_path):
 
 
 def test_bench_script(tmp_path):
+    import re
+
     stdout = run(["scripts/bench_app.py", "--runs", "1", "--clicks", "3"], tmp_path)
-    assert "cold start to first window" in stdout
-    assert "cold start to backbone list" in stdout and "cold start to weights probed" in stdout
-    assert "click-to-match display at 60x60 grids" in stdout
+    rows = {}
+    for line in stdout.splitlines():
+        v = r"[\d.]+ ?(?:ms|s)\s+"
+        m = re.match(r"^(\S+)\s+(.+?)\s{2,}([\d.]+) ?(ms|s)\s+" + 3 * v + r"(\d+)\s*(.*)$", line)
+        if m:
+            rows[m.group(2)] = (m.group(1), float(m.group(3)), m.group(4), int(m.group(5)), m.group(6).strip())
+    assert set(rows) == {"cold start to first window", "cold start to backbone list",
+                         "cold start to weights probed", "click-to-match display at 60x60 grids"}
+    condition, median, unit, n, target = rows["click-to-match display at 60x60 grids"]
+    assert (condition, unit, n, target) == ("idle", "ms", 3, "median < 40 ms")
+    assert 0.5 < median < 5000  # a real, measured latency (not zero, not a hang)
+    assert rows["cold start to first window"][1:4] == (rows["cold start to first window"][1], "s", 1)
+
+
+def test_bench_script_rejects_unknown_condition(tmp_path):
+    import os
+
+    proc = subprocess.run([sys.executable, "scripts/bench_app.py", "--conditions", "idle,nosuch"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "CORRVIZ_CONFIG_DIR": str(tmp_path)})
+    assert proc.returncode == 2 and "unknown condition(s) nosuch" in proc.stderr
 
 
 def test_entry_point_opens_and_exits(tmp_path):
