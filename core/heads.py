@@ -11,6 +11,8 @@ fully describes the architecture and no code is ever loaded from a file:
 ``sphere_mapper`` SPH mapper f_S (method spec section 3): Linear D -> D/2, GELU, one transformer block
                 (D/2 dims, 6 heads, MLP ratio 4) over the image's cells, Linear -> 3, L2-normalise: a
                 unit sphere point per cell, used by the ``combined`` matcher
+``sphere_prototype`` SPH category prototype S_Z (training only, never applied at inference; stored
+                before the mapper so an SPH run resumes exactly): :mod:`corrviz.core.sph`
 """
 
 from __future__ import annotations
@@ -189,6 +191,16 @@ def _sphere(backbone: Backbone, spec: dict) -> nn.Module:
     return SphereMapper(int(spec["channels"]), int(spec.get("heads", 6)), float(spec.get("mlp_ratio", 4.0)))
 
 
+@register_head("sphere_prototype")
+def _sphere_prototype(backbone: Backbone, spec: dict) -> nn.Module:
+    """SPH category prototype S_Z (training only; stored so runs resume exactly): see :mod:`corrviz.core.sph`."""
+    from .sph import SphericalPrototype
+
+    return SphericalPrototype(int(spec["channels"]), int(spec["categories"]), int(spec.get("heads", 6)),
+                              float(spec.get("mlp_ratio", 4.0)), int(spec.get("repeats", 2)),
+                              int(spec.get("tokens", 1)))
+
+
 def build_head(backbone: Backbone, spec: dict) -> nn.Module:
     kind = spec.get("type")
     if kind not in HEADS:
@@ -197,7 +209,7 @@ def build_head(backbone: Backbone, spec: dict) -> nn.Module:
 
 
 GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper")  # act on the tap's feature grid
-KINDS = ("features", "sphere_mapper")  # what a checkpoint's output is (header field ``kind``)
+KINDS = ("features", "sphere_mapper", "grid_matcher")  # what a checkpoint's output is (header field ``kind``)
 
 
 def _resolved(backbone: Backbone, feature: dict | None) -> tuple[int, str] | None:
@@ -262,7 +274,10 @@ class AdaptedBackbone(Backbone):
 
     @property
     def kind(self) -> str:
-        """``sphere_mapper`` when the output is a sphere point per cell, else ``features``."""
+        """``sphere_mapper`` when the output is a sphere point per cell, ``grid_matcher`` for a dense
+        grid matcher (:mod:`corrviz.core.grid_matcher`), else ``features``."""
+        if any(s["type"] == "grid_matcher" for s in self.specs):
+            return "grid_matcher"
         return "sphere_mapper" if self.is_sphere_mapper else "features"
 
     # ------------------------------------------------------------------ taps
@@ -323,3 +338,6 @@ class AdaptedBackbone(Backbone):
         if not hasattr(view, "forward_taps"):
             raise ValueError(f"{self.name}: several taps from one forward need a ViT backbone")
         return view.forward_taps(images, taps)  # type: ignore[attr-defined]
+
+
+from . import grid_matcher as _grid_matcher  # noqa: E402,F401 - registers the "grid_matcher" module type
