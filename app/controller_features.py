@@ -48,6 +48,9 @@ class FeatureMixin:
         self._feature_cache: OrderedDict[tuple, FeatureResult] = OrderedDict()
         self._click_t: float | None = None
         self._no_features: str | None = None  # why the current options have no features, if they failed
+        self._match_pending: tuple | None = None  # the request key of the match job running now
+        self._match_shown: tuple | None = None  # (request key, MatchResult) of the matches in the session
+        self._drawn: tuple | None = None  # what the pair view's points / matches show now
         p.sigOptionsEdited.connect(self._on_options_edited)
         p.sigMethodChanged.connect(self.pick_method)
         p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
@@ -105,6 +108,7 @@ class FeatureMixin:
     def _on_images(self) -> None:
         s = self.session
         self._feature_cache.clear()
+        self._drawn = None
         self.window.pair_view.set_images([im.rgb for im in s.images], [im.name for im in s.images])
         names = ", ".join(im.name for im in s.images[:4]) + (" …" if len(s.images) > 4 else "")
         self.window.setWindowTitle(f"corrviz — {names}" if names else "corrviz")
@@ -240,9 +244,7 @@ class FeatureMixin:
     def _on_selection(self, _index: int) -> None:
         self._draw_matches()
         self._update_3d_highlight()
-        m = self.session.matches
-        if m is None or m.heatmap_point != self.session.selected:  # (a pending result has the old heatmap)
-            self.request_matches()
+        self.request_matches()  # the heatmap is the selected point's (nothing is submitted if it is shown)
 
     def pick_method(self, method: str) -> None:
         try:
@@ -273,16 +275,33 @@ class FeatureMixin:
                 return
             sphere = tuple(s.sphere_maps)
         feats = s.features
+        key = self.match_key()
+        shown = self._match_shown
+        if (key == self._match_pending and self.runner.busy("match")) or (
+                shown is not None and shown[0] == key and s.matches is shown[1]):
+            return  # this very request is running, or its result is what the session shows
         req = MatchRequest(tuple(feats.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
                            alpha=s.sphere_alpha)
 
         def done(result, _sec: float) -> None:
-            if s.features is feats and tuple(s.points) == req.points:  # else: computed from stale state
+            self._match_pending = None
+            if self.match_key() == key:  # else: computed from stale state
+                self._match_shown = (key, result)
                 s.set_matches(result)
                 s.record_timing("match", result.seconds)
 
-        self.runner.submit("match", lambda _p: compute_matches(req), on_result=done,
-                           on_error=lambda e: self.report_error(e, "Matching failed"))
+        def failed(exc: BaseException) -> None:
+            self._match_pending = None
+            self.report_error(exc, "Matching failed")
+
+        self._match_pending = key
+        self.runner.submit("match", lambda _p: compute_matches(req), on_result=done, on_error=failed)
+
+    def match_key(self) -> tuple:
+        """Everything the matches depend on: two equal keys give the same :class:`MatchResult`."""
+        s = self.session
+        sphere = id(s.sphere_maps) if s.method == "combined" else None
+        return id(s.features), tuple(s.points), s.method, s.selected, sphere, s.sphere_alpha
 
     def _on_matches(self) -> None:
         self._draw_matches()
@@ -292,7 +311,12 @@ class FeatureMixin:
             QTimer.singleShot(0, lambda: self.session.record_timing("display", time.perf_counter() - t0))
 
     def _draw_matches(self) -> None:
-        d = match_drawing(self.session)
+        s = self.session
+        drawn = (tuple(s.points), s.selected, id(s.matches))
+        if drawn == self._drawn:
+            return  # the view already shows exactly this
+        self._drawn = drawn
+        d = match_drawing(s)
         view = self.window.pair_view
         view.set_points(d.points)
         view.set_targets(d.targets)

@@ -8,7 +8,7 @@ the combined similarity ``(1 - alpha) * cos(feat) + alpha * cos(sphere)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -30,6 +30,10 @@ class Matches:
     score: np.ndarray  # (N,) cosine similarity at the match
     valid: np.ndarray  # (N,) bool (e.g. mutual for mnn; foreground)
     method: str
+    # soft-argmax / combined: the peak probability of softmax(similarity / beta) over the whole grid
+    confidence: np.ndarray | None = None
+    # (N, gh, gw) the similarity the matcher used (feature, or combined), when asked for (keep_similarity)
+    similarity: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.src_xy)
@@ -104,13 +108,16 @@ def _mask_tensor(mask: np.ndarray | None, fm: FeatureMap) -> torch.Tensor | None
 
 def match_points(src: FeatureMap, trg: FeatureMap, points_xy: np.ndarray, method: str = "nn",
                  radius: int = 7, beta: float = 0.02, trg_mask: np.ndarray | None = None,
-                 sphere: tuple[FeatureMap, FeatureMap] | None = None, alpha: float = 0.2) -> Matches:
+                 sphere: tuple[FeatureMap, FeatureMap] | None = None, alpha: float = 0.2,
+                 keep_similarity: bool = False) -> Matches:
     """Match source image points into the target image.
 
     ``method``: ``nn`` (argmax cell centre), ``mnn`` (argmax, valid only if the target cell's own
     nearest neighbour in the source is the query's cell), ``soft-argmax`` (window soft-argmax) or
     ``combined`` (window soft-argmax on the combined feature + sphere similarity; needs ``sphere``).
-    ``trg_mask`` (grid-shaped bool) restricts matches to target foreground cells.
+    ``trg_mask`` (grid-shaped bool) restricts matches to target foreground cells. One similarity
+    computation per call gives the match, its score, its confidence (soft-argmax methods) and, with
+    ``keep_similarity``, the (N, gh, gw) similarity itself (e.g. for a heatmap).
     """
     if method not in MATCHERS:
         raise ValueError(f"unknown matcher {method!r}; choose one of {', '.join(MATCHERS)}")
@@ -124,8 +131,10 @@ def match_points(src: FeatureMap, trg: FeatureMap, points_xy: np.ndarray, method
     if m is not None:
         sim = sim.masked_fill(~m[None], -2.0)
     cells = argmax_cells(sim)
+    confidence = None
     if method in ("soft-argmax", "combined"):
         uv = window_soft_argmax(sim, radius, beta).double().numpy()
+        confidence = torch.softmax(sim.reshape(len(pts), -1) / beta, dim=1).max(dim=1).values.double().numpy()
     else:
         uv = cells.flip(1).double().numpy()
     trg_xy = trg.transform.grid_to_image(uv)
@@ -137,7 +146,7 @@ def match_points(src: FeatureMap, trg: FeatureMap, points_xy: np.ndarray, method
         valid = np.all(back_cells == src.transform.image_to_cell(pts), axis=1)
     if m is not None:
         valid &= m[cells[:, 0], cells[:, 1]].numpy()
-    return Matches(pts, trg_xy, score, valid, method)
+    return Matches(pts, trg_xy, score, valid, method, confidence, sim if keep_similarity else None)
 
 
 def dense_matches(src: FeatureMap, trg: FeatureMap, src_mask: np.ndarray | None = None,

@@ -443,10 +443,12 @@ class MatchRequest:
 
 
 def compute_matches(req: MatchRequest) -> MatchResult:
-    """Match every query point into every other image; heatmaps for ``req.heatmap_point``."""
-    import torch
+    """Match every query point into every other image; heatmaps for ``req.heatmap_point``.
 
-    from .matching import combine_similarity, match_points, similarity_map
+    :func:`corrviz.core.matching.match_points` does all the work: per (source image, target image) one
+    batched similarity gives the matches, their confidences and the selected point's heatmap (the
+    similarity the matcher used: cosine of the features, or the combined one with a sphere mapper)."""
+    from .matching import match_points
 
     t0 = time.perf_counter()
     method = req.method
@@ -457,32 +459,22 @@ def compute_matches(req: MatchRequest) -> MatchResult:
     for src in sorted({p.image for p in req.points}):
         idx = [i for i, p in enumerate(req.points) if p.image == src]
         xy = np.array([[req.points[i].x, req.points[i].y] for i in idx], dtype=np.float64)
+        heat_row = idx.index(req.heatmap_point) if req.heatmap_point in idx else -1
         for trg in range(len(maps)):
             if trg == src:
                 continue
             sphere = (req.sphere[src], req.sphere[trg]) if req.sphere is not None else None
             m = match_points(maps[src], maps[trg], xy, method=method, radius=req.radius, beta=req.beta,
-                             sphere=sphere, alpha=req.alpha)
-            conf = None
-            if method in ("soft-argmax", "combined"):
-                sim = similarity_map(maps[src], xy, maps[trg])
-                if sphere is not None:
-                    sim = combine_similarity(sim, similarity_map(sphere[0], xy, sphere[1]), req.alpha)
-                prob = torch.softmax(sim.reshape(len(xy), -1) / req.beta, dim=1)
-                conf = prob.max(dim=1).values.numpy()
+                             sphere=sphere, alpha=req.alpha, keep_similarity=heat_row >= 0)
             for k, q in enumerate(idx):
                 result.matches.append(PointMatch(q, trg, (float(m.trg_xy[k, 0]), float(m.trg_xy[k, 1])),
                                                  float(m.score[k]), bool(m.valid[k]),
-                                                 None if conf is None else float(conf[k])))
-    if 0 <= req.heatmap_point < len(req.points):
-        p = req.points[req.heatmap_point]
-        for trg in range(len(maps)):
-            if trg == p.image:
-                continue
-            # absolute cosine similarity; NaN (drawn transparent) on cells that touch the padding
-            sim = similarity_map(maps[p.image], np.array([[p.x, p.y]]), maps[trg])[0].numpy().astype(np.float32)
-            sim = np.where(maps[trg].transform.inner_cell_mask(), sim, np.nan)
-            result.heatmaps[trg] = raster_on_image(sim, maps[trg], req.heatmap_side)
+                                                 None if m.confidence is None else float(m.confidence[k])))
+            if heat_row >= 0:
+                # absolute similarity; NaN (drawn transparent) on cells that touch the padding
+                sim = m.similarity[heat_row].numpy().astype(np.float32)
+                sim = np.where(maps[trg].transform.inner_cell_mask(), sim, np.nan)
+                result.heatmaps[trg] = raster_on_image(sim, maps[trg], req.heatmap_side)
     result.seconds = time.perf_counter() - t0
     return result
 
