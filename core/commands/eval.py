@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="corrviz-eval", description=doc_summary(__doc__))
     p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
-                   help="one of: " + ", ".join(f"{k} ({b.description})" for k, b in BENCHMARKS.items()))
+                   help="one of: " + ", ".join(f"{k} ({b.description})" for k, b in BENCHMARKS.items())
+                   + "; or downstream (pose + BADJA tracking + PF-WILLOW transfer in one table)")
     p.add_argument("--data", help="dataset root (or a folder holding it, e.g. PF-WILLOW/)")
     add_feature_args(p)
     p.add_argument("--matcher", default="nn", choices=("nn", "mnn", "soft-argmax", "combined"))
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--query-region", default="image", choices=("image", "mask"),
                    help="pose: match the whole query image, or only its ground-truth mask (a perfect detector)")
     g.add_argument("--render-resolution", type=int, default=512, help="pose: rendered image side in px [512]")
+    from ..evaluate.downstream_cli import add_downstream_args
+
+    add_downstream_args(p)
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -166,6 +170,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list_backbones:
         print_backbones()
         return 0
+    if args.benchmark == "downstream":
+        from ..evaluate.downstream_cli import run_downstream_command
+
+        check_feature_args(args)
+        return run_downstream_command(args, _pose_settings(args))
     missing = [name for name, value in (("BENCHMARK", args.benchmark), ("--data", args.data),
                                         ("--backbone", args.backbone)) if not value]
     if missing:
