@@ -10,6 +10,8 @@ Subcommands::
 
 ``--views`` is the flag of ``corrviz-eval multiview`` too; ``--n-views`` is accepted as an alias.
     corrviz-data demo                                   build/cache the demo pair, print its folder
+    corrviz-data synthetic-spair OUT [--categories all] [--instances 16,4,8] [--pairs 300,60,120]
+                 [--holdout lamp] [--resolution 256]    semantic categories with exact keypoints, SPair layout
 
 Folder layouts: :mod:`corrviz.core.render.storage` (one view set) and
 :mod:`corrviz.core.synthetic.dataset` (several objects).
@@ -70,7 +72,51 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true")
 
     sub.add_parser("demo", help="build (or find) the cached demo pair and print its folder")
+
+    q = sub.add_parser("synthetic-spair", help="render semantic categories with exact keypoints in the SPair layout")
+    q.add_argument("out", type=Path)
+    q.add_argument("--categories", default="all", help="comma-separated categories or 'all' [%(default)s]")
+    q.add_argument("--instances", default="16,4,8", help="instances per category in train,val,test [%(default)s]")
+    q.add_argument("--pairs", default="300,60,120", help="pairs per category in train,val,test [%(default)s]")
+    q.add_argument("--holdout", default="", help="comma-separated categories held out whole (test split only)")
+    q.add_argument("--resolution", type=int, default=256)
+    q.add_argument("--background", choices=("texture", "black"), default="texture")
+    q.add_argument("--seed", type=int, default=0, help="seed of the pair sampling [%(default)s]")
+    q.add_argument("--quiet", action="store_true")
     return p
+
+
+def _three_counts(flag: str, text: str) -> tuple[int, int, int]:
+    from ..errors import InputMismatchError
+
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0:
+        raise InputMismatchError(f"{flag} {text!r}: give three non-negative counts train,val,test (e.g. 16,4,8)")
+    return values  # type: ignore[return-value]
+
+
+def _synthetic_spair(args: argparse.Namespace, progress: TqdmProgress | None) -> None:
+    from ..errors import InputMismatchError, suggest
+    from ..synthetic.categories import list_categories
+    from ..synthetic.categories.dataset import SplitSizes, write_synthetic_spair
+    from ..synthetic.keypoints import RenderSettings
+
+    known = list_categories()
+    cats = known if args.categories == "all" else [c.strip() for c in args.categories.split(",") if c.strip()]
+    holdout = [c.strip() for c in args.holdout.split(",") if c.strip()]
+    for c in cats + holdout:
+        if c not in known:
+            raise InputMismatchError(f"unknown category {c!r}.{suggest(c, known)} Available: {', '.join(known)}")
+    if args.resolution < 32:
+        raise InputMismatchError(f"--resolution {args.resolution}: at least 32 px")
+    sizes = SplitSizes(_three_counts("--instances", args.instances), _three_counts("--pairs", args.pairs))
+    root = write_synthetic_spair(args.out, cats, sizes, RenderSettings(resolution=args.resolution,
+                                 background=args.background), holdout=holdout, seed=args.seed, progress=progress)
+    print(f"wrote synthetic SPair ({len(cats)} categories, instances {args.instances}, pairs {args.pairs}"
+          f"{', held out ' + ', '.join(holdout) if holdout else ''}) to {root}")
 
 
 def object_names(spec: str) -> list[str]:
@@ -130,6 +176,8 @@ def _run(args: argparse.Namespace) -> int:
             ds = synthetic.default_dataset(n_objects=args.n_objects, n_views=args.n_views,
                                            resolution=args.resolution, progress=progress)
             print(ds.root)
+        elif args.command == "synthetic-spair":
+            _synthetic_spair(args, progress)
         elif args.command == "demo":
             synthetic.demo_pair()
             print(synthetic.demo_pair_folder())

@@ -26,10 +26,12 @@ from .mmpose_coco import CocoKeypointPairs
 from .pfpascal import PFPascalDataset
 from .pfwillow import PFWillowDataset
 from .spair import SPairDataset
+from .synthetic_spair import SyntheticSPairDataset
 from .tapvid import TapVidFolderDataset, TapVidPickleDataset
 
 _REGISTRY: dict[str, tuple[type[BaseDataset[Any]], str]] = {
     "spair": (SPairDataset, "SPair-71k pairs (split, categories, viewpoint filters)"),
+    "synthetic_spair": (SyntheticSPairDataset, "synthetic SPair written by corrviz-data synthetic-spair (twins, instances)"),
     "pfpascal": (PFPascalDataset, "PF-PASCAL test pairs from test_pairs_pf_pascal.csv"),
     "pfwillow": (PFWillowDataset, "PF-WILLOW: the 900 ordered pairs within each class"),
     "ap10k": (AP10KDataset, "AP-10K pairs: intra-species / cross-species / cross-family"),
@@ -38,7 +40,7 @@ _REGISTRY: dict[str, tuple[type[BaseDataset[Any]], str]] = {
     "tapvid_folder": (TapVidFolderDataset, "folder of videos: frames + tracks.npz"),
     "badja": (BadjaDataset, "BADJA joints over DAVIS frames (PCK@0.2, sqrt(mask area))"),
 }
-_ALIASES = {"spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
+_ALIASES = {"synthetic-spair": "synthetic_spair", "spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
             "ap-10k": "ap10k", "tapvid": "tapvid_davis", "mmpose_coco": "coco_keypoints"}
 
 
@@ -64,7 +66,7 @@ def get_dataset(name: str, root: str | Path, **filters: Any) -> BaseDataset[Any]
 
 __all__ = [
     "AP10KDataset", "BadjaDataset", "BaseDataset", "ClipRecord", "CocoKeypointPairs", "Incomplete",
-    "PFPascalDataset", "PFWillowDataset", "PairRecord", "SPairDataset", "TapVidFolderDataset",
+    "PFPascalDataset", "PFWillowDataset", "PairRecord", "SPairDataset", "SyntheticSPairDataset", "TapVidFolderDataset",
     "TapVidPickleDataset", "VIEWPOINT_BINS", "ViewCorrespondence", "ViewSetRecord", "describe_datasets",
     "get_dataset", "list_datasets",
 ]

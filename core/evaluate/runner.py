@@ -60,6 +60,8 @@ class Benchmark:
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("spair", "spair", "keypoints", "SPair-71k", 12234, (("split", "test"),), True,
               "SPair-71k test pairs, PCK (bbox) + KAP where ImageAnnotation is present"),
+    Benchmark("synthetic-spair", "synthetic_spair", "keypoints", "synthetic-spair", None, (("split", "test"),), True,
+              "synthetic SPair (corrviz-data synthetic-spair): PCK, KAP per viewpoint bin, left/right confusion"),
     Benchmark("pfpascal", "pfpascal", "keypoints", "PF-PASCAL", 299, (), False,
               "PF-PASCAL test pairs, PCK (img)"),
     Benchmark("pfwillow", "pfwillow", "keypoints", "PF-WILLOW", 900, (), False,
@@ -77,7 +79,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("pose", "pose", "pose", "meshes", None, (), False,
               "one-shot 6-DoF pose (mutual-NN + PnP-RANSAC): --data default | mesh | folder of meshes"),
 )}
-_ALIASES = {"spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
+_ALIASES = {"synthetic_spair": "synthetic-spair", "spair71k": "spair", "spair-71k": "spair", "pf-pascal": "pfpascal", "pf-willow": "pfwillow",
             "ap-10k": "ap10k", "tapvid": "tapvid_davis", "davis": "badja"}
 
 
@@ -183,6 +185,10 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
         result.rows = pck_rows(pairs, alphas, use_norms)
         if krun.kap:
             result.rows += kap_rows(krun.kap, krun.kap_pairs)
+        if bench.name == "synthetic-spair":
+            from .synthetic_spair import synthetic_spair_rows
+
+            result.rows += synthetic_spair_rows(records, krun)
         result.curves = {n: {"alpha": list(CURVE_ALPHAS),
                              **{agg: pck_curve(pairs, CURVE_ALPHAS, n, agg).tolist()  # type: ignore[arg-type]
                                 for agg in ("per_keypoint", "per_image", "macro")}}
