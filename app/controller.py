@@ -31,6 +31,7 @@ from .controller_eval import EvalMixin
 from .controller_features import FeatureMixin
 from .controller_figure import FigureMixin
 from .controller_media import MESH_SUFFIXES, MediaMixin
+from .controller_pose import PoseContext, PoseController
 from .demo import demo_images
 from .main_window import TAB_2D, MainWindow
 from .registry_info import available_devices, backbone_entries, probe_weights
@@ -41,7 +42,7 @@ from .workers import TaskRunner
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
-LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh")
+LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh", "pose")
 FALLBACK_BACKBONE = "dense_sift"  # needs no weights; the first-start backbone until the probe has chosen
 
 
@@ -73,6 +74,8 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self._init_media()
         self._init_checkpoints()
         self._init_eval()
+        self.pose = PoseController(PoseContext(self.session, self.runner, self.report_error, self.window.show_status),
+                                   self.window.pose_view)
         self._init_figure()
         self._restore_layout()
         self.window.set_recent(self._recent())

@@ -22,13 +22,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from .pose_view import PoseView
 from .widgets.eval_panel import EvalPanel
 from .widgets.layers import LayerList
 from .widgets.options_panel import OptionsPanel
 from .widgets.pair_view import PairView
 from .widgets.video_view import VideoView
 
-TAB_2D, TAB_3D, TAB_VIDEO, TAB_EVAL = 0, 1, 2, 3
+TAB_2D, TAB_3D, TAB_VIDEO, TAB_EVAL, TAB_POSE = 0, 1, 2, 3, 4
 
 
 class MainWindow(QMainWindow):
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.video_view, "Video")
         self.eval_panel = EvalPanel()
         self.tabs.addTab(self.eval_panel, "Evaluation")
+        self.pose_view = PoseView()  # Pose mode of the mesh view (app/controller_pose.py)
+        self.tabs.addTab(self.pose_view, "Pose")
         self.setCentralWidget(self.tabs)
 
         self.options = OptionsPanel()
@@ -132,7 +135,7 @@ class MainWindow(QMainWindow):
         delete.setShortcuts([QKeySequence(QKeySequence.StandardKey.Delete), QKeySequence("Backspace")])
         self._action(em, "Deselect point", self.sigDeselect.emit, "Esc")
         vm = self.menuBar().addMenu("&View")
-        for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation")):
+        for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation", "Pose")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
         vm.addAction(self.dock.toggleViewAction())
         vm.addAction(self.layers_dock.toggleViewAction())

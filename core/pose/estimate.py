@@ -70,6 +70,7 @@ class PoseEstimate:
     query_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     object_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     ref_view: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    db_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # database row of each match
     inliers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     refined: bool = False
     seconds: float = 0.0
@@ -211,5 +212,6 @@ def estimate_pose(query: FeatureMap, db: PoseDatabase, K: np.ndarray, options: P
     qi, dj, _ = mutual_nn(feats, db.features)
     est = solve_pnp(db.points[dj], xy[qi], K, o)
     est.ref_view = db.view_ids[dj]
+    est.db_index = dj
     est.seconds = time.perf_counter() - t0
     return est
