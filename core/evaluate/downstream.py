@@ -247,7 +247,8 @@ def _cell(v: float | None) -> str:
 def _fmt(v: float | None, scale: float, signed: bool = False) -> str:
     if v is None or v != v:
         return "n/a"
-    return f"{v * scale:+.1f}" if signed else f"{v * scale:.1f}"
+    x = round(v * scale, 1) + 0.0  # no "-0.0"
+    return f"{x:+.1f}" if signed else f"{x:.1f}"
 
 
 def _headline_value(result: EvalResult, h: Headline) -> float:
