@@ -172,3 +172,28 @@ def _left():
     from PyQt6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_reference_folder_and_image_file_query(mug, tmp_path):
+    """A user reference set (a corrviz view-set folder: RGB + depth + pose) and a query image file: the
+    estimate is drawn from the projected database points (no mesh), and no ground truth is claimed."""
+    from corrviz.core.evaluate.pose import PoseSettings, _rendered, query_appearance
+    from corrviz.core.io import save_image
+    from corrviz.core.render import load_mesh, look_at, orbit_poses, render_poses, write_view_set
+
+    mesh = load_mesh(mug)
+    refs = _rendered(mesh, orbit_poses(8, 2.0, 20.0), PoseSettings(resolution=160), "ref")
+    write_view_set(refs, tmp_path / "refs", write_mesh=False)
+    q_mesh, _ = query_appearance(mesh, "same")
+    view = render_poses(q_mesh, look_at(np.array([0.9, 0.8, 1.8]))[None], resolution=160).views[0]
+    save_image(tmp_path / "query.png", view.rgb)
+    ctrl, v, _ = make()
+    assert ctrl.estimate(values(str(tmp_path / "refs"), query_kind="image", query_image=str(tmp_path / "query.png"),
+                                matcher="features"))
+    r = ctrl.last_result
+    d = v.show_drawing.call_args.args[0]
+    assert r.ground_truth is None and r.errors is None and len(d.truth_outline) == 0
+    assert np.allclose(r.K, view.K)  # default focal: 560 px at 512 px, as the renders
+    assert r.database_points > 0
+    assert r.estimate.found and len(d.estimate_outline) > 0 and "no ground truth" in d.text
+    assert len(d.lines_query) > 0 and d.reference_rgb.shape == (160, 160, 3)
