@@ -17,6 +17,9 @@ The mapper f_S itself is :class:`corrviz.core.heads.SphereMapper` (head ``sphere
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -118,3 +121,24 @@ def circular_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def bin_angles(bins: np.ndarray, n_bins: int = 8) -> np.ndarray:
     """Azimuth bin ids -> angles (bin * 2 pi / n_bins)."""
     return np.asarray(bins, dtype=np.float64) * (2.0 * np.pi / n_bins)
+
+
+# --------------------------------------------------------------------------- labels
+@functools.lru_cache(maxsize=16)
+def _mapper_label(path: str, mtime: float) -> str:
+    from .checkpoint import read_checkpoint_metadata
+
+    meta = read_checkpoint_metadata(path)
+    step = meta.get("step")
+    cats = next((m.get("category_names") for m in meta.get("modules", []) if m.get("type") == "sphere_prototype"), None)
+    parts = [f"method {meta.get('method', '?')}"] + ([f"step {step}"] if step is not None else [])
+    parts.append(f"on {meta.get('backbone', '?')} {meta.get('feature', {}).get('facet') or ''}".rstrip())
+    if cats:
+        parts.append(f"categories {', '.join(cats)}")
+    return f"trained mapper {Path(path).name} ({'; '.join(parts)})"
+
+
+def mapper_label(path: str | Path) -> str:
+    """How the app labels a sphere-mapper checkpoint: 'trained mapper NAME (method, step, backbone, categories)'."""
+    p = Path(path)
+    return _mapper_label(str(p), p.stat().st_mtime)

@@ -19,7 +19,7 @@ import torch
 from ..datasets import PairRecord
 from ..errors import CorrvizError
 from ..features import FeatureMap
-from ..matching import match_points, similarity_map
+from ..matching import combine_similarity, match_points, similarity_map
 from ..metrics import KapAccumulator, PairErrors, pair_errors
 from ..progress import Progress
 from .cache import FeatureStore
@@ -96,13 +96,21 @@ def predict(matcher: Any, src: FeatureMap, trg: FeatureMap, record: PairRecord,
     return pred, rejected
 
 
-def kap_add(acc: dict[float, KapAccumulator], src: FeatureMap, trg: FeatureMap, record: PairRecord) -> bool:
-    """Add the pair's KAP samples at every alpha; False when the pair has no KAP keypoints."""
+def kap_add(acc: dict[float, KapAccumulator], src: FeatureMap, trg: FeatureMap, record: PairRecord,
+            sphere: tuple[FeatureMap, FeatureMap] | None = None, alpha: float = 0.2) -> bool:
+    """Add the pair's KAP samples at every alpha; False when the pair has no KAP keypoints.
+
+    With ``sphere`` (the combined matcher) the maps scored are the combined similarity
+    ``(1 - alpha) cos(feat) + alpha cos(sphere)``, the maps that matcher matches on.
+    """
     if record.kap_src_kps is None or record.kap_trg_kps is None or record.trg_bbox is None:
         return False
     if len(record.kap_src_kps) == 0:
         return False
-    sim = _restrict(similarity_map(src, record.kap_src_kps, trg), trg).numpy()
+    sim = similarity_map(src, record.kap_src_kps, trg)
+    if sphere is not None:
+        sim = combine_similarity(sim, similarity_map(sphere[0], record.kap_src_kps, sphere[1]), alpha)
+    sim = _restrict(sim, trg).numpy()
     size = record.threshold_size("bbox")
     cells = trg.cell_centers()
     for accumulator in acc.values():
@@ -156,7 +164,9 @@ def _one_pair(rec: PairRecord, store: FeatureStore, matcher: Any, run: KeypointR
     if sphere_store is not None:
         sphere = (sphere_store.get(rec.src_image), sphere_store.get(rec.trg_image))
     pred, rejected = predict(matcher, src, trg, rec, sphere)
-    if run.kap and kap_add(run.kap, src, trg, rec):
+    combined = isinstance(matcher, MatcherSpec) and matcher.method == "combined"
+    if run.kap and kap_add(run.kap, src, trg, rec, sphere if combined else None,
+                           matcher.alpha if combined else 0.2):
         run.kap_pairs += 1
     err_pred = np.where(np.isfinite(pred), pred, np.inf)
     trg_size = rec.trg_size if rec.trg_size is not None else trg.image_size
