@@ -9,7 +9,10 @@ drawn uniformly in ``elevation_deg``. Azimuth increases counter-clockwise seen f
 Keypoint visibility comes from the renderer's depth test
 (:func:`corrviz.core.render.correspondence.visible_in`, exact ray cast): a keypoint is visible when
 it is in front of the camera, inside the frame and the first surface hit along its pixel's ray is
-the keypoint itself (relative depth tolerance :data:`KEYPOINT_DEPTH_TOL`).
+the keypoint itself (relative depth tolerance :data:`KEYPOINT_DEPTH_TOL`), and the pixel containing
+it is on the object's mask (a point seen exactly edge-on, on the silhouette, can pass the depth
+test at a sub-pixel position whose pixel centre misses the object: it counts as hidden, as an
+annotator would not mark it).
 """
 
 from __future__ import annotations
@@ -110,6 +113,17 @@ def keypoint_visibility(viewset: ViewSet, index: int, keypoints: np.ndarray) -> 
     return visible_in(viewset, index, keypoints, depth_tol=KEYPOINT_DEPTH_TOL, exact=True)
 
 
+def on_mask(mask: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(N,) True where the pixel containing ``xy`` is on the object (False for NaN / outside)."""
+    h, w = mask.shape
+    out = np.zeros(len(xy), dtype=bool)
+    ok = np.isfinite(xy).all(axis=1)
+    ok[ok] = (xy[ok, 0] >= 0) & (xy[ok, 0] < w) & (xy[ok, 1] >= 0) & (xy[ok, 1] < h)
+    cols, rows = np.floor(xy[ok, 0]).astype(int), np.floor(xy[ok, 1]).astype(int)
+    out[ok] = mask[rows, cols]
+    return out
+
+
 def mask_bbox(mask: np.ndarray) -> np.ndarray:
     """[x1, y1, x2, y2] of a mask's pixels (x2, y2 exclusive edges); zeros for an empty mask."""
     rows, cols = np.nonzero(mask)
@@ -139,6 +153,7 @@ def render_instance(instance: Instance, bins: list[int] | None = None,
         v = viewset.views[i]
         rng = np.random.default_rng([int(instance.seed), 7002, int(b), zlib.crc32(instance.category.encode())])
         xy, vis = keypoint_visibility(viewset, i, instance.keypoints)
+        vis = vis & on_mask(v.mask, xy)
         rgb = _background(v.rgb, v.mask, rng) if settings.background == "texture" else v.rgb
         out.append(SyntheticView(
             rgb=rgb, mask=v.mask, depth=v.depth, kps_xy=xy, visible=vis & instance.present, azimuth_bin=b,
