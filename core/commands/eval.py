@@ -98,6 +98,13 @@ def _summary_lines(result: Any) -> list[str]:
         for a in p.get("kap_alphas", []):
             lines.append(f"  KAP@{a:<5} (bbox)  {100 * result.value('kap', a, 'bbox', 'macro'):6.2f} "
                          f"over {p['kap_pairs']} pairs")
+        for r in result.rows:  # synthetic SPair: KAP per viewpoint bin, left/right confusion
+            if r["metric"] == "kap" and r["viewpoint"] != "all":
+                lines.append(f"  KAP@{r['alpha']:<5} (bbox)  {100 * r['value']:6.2f}  viewpoint {r['viewpoint']} "
+                             f"({r['n_pairs']} pairs)")
+            if r["metric"] == "lr_confusion" and r["category"] == "all":
+                lines.append(f"  left/right confusion {100 * r['value']:6.2f}  viewpoint {r['viewpoint']} "
+                             f"({r['n_keypoints']} keypoints with a visible twin)")
     elif result.task == "pose":
         from ..evaluate.pose_report import pose_summary_lines
 
