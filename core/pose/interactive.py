@@ -197,13 +197,11 @@ def run_pose_query(q: PoseQuery, store: Any | None, progress: Progress | None = 
     q.check()
     src = Path(q.source)
     mesh = None if src.is_dir() else load_mesh(src)
-    if progress is not None:
-        progress.start(4, "onboarding reference views")
     oracle = q.matcher == "oracle"
     refs = [] if oracle else _references(q, mesh)  # the oracle needs no database
-    db = None if oracle else build_database(refs, store, q.stride)
+    db = None if oracle else build_database(refs, store, q.stride, progress)  # steps per view (cancellable)
     if progress is not None:
-        progress.step(1, "estimating the pose")
+        progress.start(3, "estimating the pose")
     truth = None
     if q.query is None:
         view = _rendered_query(mesh, q)
@@ -244,6 +242,6 @@ def run_pose_query(q: PoseQuery, store: Any | None, progress: Progress | None = 
             res.errors = pose_errors(est.rotation, est.translation, truth[:3, :3], truth[:3, 3], model,
                                      diameter(mesh.vertices), q.object_size_cm, False)
     if progress is not None:
-        progress.step(2)
+        progress.step(1)
     res.seconds = time.perf_counter() - t0
     return res

@@ -197,3 +197,13 @@ def test_reference_folder_and_image_file_query(mug, tmp_path):
     assert r.database_points > 0
     assert r.estimate.found and len(d.estimate_outline) > 0 and "no ground truth" in d.text
     assert len(d.lines_query) > 0 and d.reference_rgb.shape == (160, 160, 3)
+
+
+def test_a_cancelled_query_stops_with_cancelled(mug):
+    from corrviz.core.errors import Cancelled
+    from corrviz.core.pose.interactive import run_pose_query
+
+    p = Progress()
+    p.cancel()
+    with pytest.raises(Cancelled):
+        run_pose_query(pose_query(values(mug, matcher="oracle")), None, p)
