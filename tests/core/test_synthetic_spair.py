@@ -23,7 +23,6 @@ from corrviz.core.synthetic.categories.dataset import (  # noqa: E402
 )
 from corrviz.core.synthetic.keypoints import RenderSettings  # noqa: E402
 
-
 TINY = "test_dinov2_tiny"  # random-init tiny ViT: the real pipeline in seconds
 
 
