@@ -8,6 +8,10 @@
 * :func:`write_view_set` / :func:`load_view_set` -- one view set on disk (exact round trip).
 * :func:`demo_pair` -- two rendered views of the car with exact ground-truth correspondences.
 * :func:`view_set_record` / :meth:`SyntheticDataset.records` -- records for the evaluation side.
+* :mod:`.categories` -- semantic categories (car, airplane, chair, table, lamp, mug, bottle,
+  quadruped) whose instances carry named keypoints with left/right twins; :mod:`.keypoints` renders
+  them per azimuth bin with depth-test visibility; ``corrviz-data synthetic-spair`` writes a
+  synthetic SPair (:mod:`.categories.dataset`).
 """
 
 from ..render.storage import load_point_tracks, load_view_set, write_point_tracks, write_view_set
