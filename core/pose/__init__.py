@@ -7,6 +7,8 @@
 * :mod:`.estimate` -- dense mutual-NN matching of a query against the database, EPnP in RANSAC
   (8 px) and LM refinement (:func:`estimate_pose`, :func:`solve_pnp`); "no pose" with a reason.
 * :mod:`.metrics` -- rotation / translation errors, n cm - n deg accuracy, ADD, ADD-S.
+* :mod:`.interactive` -- one query as the app's Pose mode runs it (:func:`~.interactive.run_pose_query`):
+  onboarding, estimate, and the outlines / inlier lines that are drawn.
 """
 
 from .database import PoseDatabase, build_database, load_database
