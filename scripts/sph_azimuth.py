@@ -13,7 +13,6 @@ row; ``|rho|`` near 1 = the azimuth is read off the sphere, near 0 = it is not.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
