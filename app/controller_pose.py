@@ -12,12 +12,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from corrviz.core.errors import CorrvizError
-from corrviz.core.pose.interactive import PoseQuery, PoseQueryResult
 
 from .pose_view import PoseDrawing, PoseViewValues
+
+if TYPE_CHECKING:  # pragma: no cover  (core.pose imports torch: not at window start)
+    from corrviz.core.pose.interactive import PoseQuery, PoseQueryResult
 
 CHANNEL = "pose"
 
@@ -47,10 +49,12 @@ class PoseContext:
 
 def pose_query(v: PoseViewValues) -> PoseQuery:
     """The core request of the view's values (a pure function)."""
+    from corrviz.core.pose.interactive import PoseQuery
+
     return PoseQuery(source=v.source, query=v.query_image if v.query_kind == "image" else None,
                      azimuth_deg=v.azimuth_deg, elevation_deg=v.elevation_deg, distance=v.distance,
                      matcher=v.matcher, n_references=v.n_references, threshold_px=v.threshold_px,
-                     render_resolution=v.render_resolution)
+                     render_resolution=v.render_resolution, appearance=v.appearance)
 
 
 def pose_drawing(r: PoseQueryResult) -> PoseDrawing:

@@ -35,6 +35,7 @@ ESTIMATE_COLOR = (235, 40, 40)
 LINE_COLOR = (255, 210, 40, 170)
 GAP_PX = 16  # between the query and the reference image
 QUERY_KINDS = {"render": "render a view of the mesh (ground truth known)", "image": "an image file"}
+APPEARANCES = ("same", "lighting", "texture", "lighting+texture")  # = core.evaluate.pose.APPEARANCES (tested)
 MATCHER_LABELS = {"features": "features of the current backbone", "oracle": "oracle (exact points, rendered query)"}
 
 
@@ -52,6 +53,7 @@ class PoseViewValues:
     n_references: int
     threshold_px: float
     render_resolution: int = 512
+    appearance: str = "same"  # rendered query: same | lighting | texture | lighting+texture
 
 
 @dataclass
@@ -101,7 +103,11 @@ class PoseView(QWidget):
         self.azimuth = self._spin(-360, 360, 35.0, " deg azimuth")
         self.elevation = self._spin(-89, 89, 40.0, " deg elevation")
         self.distance = self._spin(1.2, 5.0, 2.2, " distance", step=0.1)
-        for w in (self.azimuth, self.elevation, self.distance):
+        self.appearance = QComboBox()
+        for key in APPEARANCES:
+            self.appearance.addItem(f"{key} appearance" if key == "same" else f"changed {key}", key)
+        self.appearance.setToolTip("Change the rendered query's lighting and/or texture colours (references unchanged)")
+        for w in (self.azimuth, self.elevation, self.distance, self.appearance):
             v_row.addWidget(w)
         form.addRow("Rendered query", v_row)
         m_row = QHBoxLayout()
@@ -165,7 +171,7 @@ class PoseView(QWidget):
         image = self.query_kind.currentData() == "image"
         self.query_image.setEnabled(image)
         self.image_button.setEnabled(image)
-        for w in (self.azimuth, self.elevation, self.distance):
+        for w in (self.azimuth, self.elevation, self.distance, self.appearance):
             w.setEnabled(not image)
 
     # -- what the user asked for --------------------------------------------------------------------
@@ -173,7 +179,7 @@ class PoseView(QWidget):
         return PoseViewValues(self.source.text().strip(), str(self.query_kind.currentData()),
                               self.query_image.text().strip(), self.azimuth.value(), self.elevation.value(),
                               self.distance.value(), str(self.matcher.currentData()), self.references.value(),
-                              self.threshold.value(), self.render_px.value())
+                              self.threshold.value(), self.render_px.value(), str(self.appearance.currentData()))
 
     def set_source(self, path: str) -> None:
         self.source.setText(path)

@@ -137,6 +137,7 @@ def test_pure_mapping_and_browse_and_open_mesh(mug):
     q = pose_query(values(mug, query_kind="image", query_image="/x.png", n_references=9))
     assert q.query == "/x.png" and q.n_references == 9 and q.render_resolution == 160
     assert pose_query(values(mug, query_image="/x.png")).query is None  # rendered: the file is ignored
+    assert pose_query(values(mug, appearance="lighting+texture")).appearance == "lighting+texture"
     ctrl, view, ctx = make()
     ctrl.browse("image")
     view.set_query_image.assert_called_with("/picked/image")
@@ -207,3 +208,10 @@ def test_a_cancelled_query_stops_with_cancelled(mug):
     p.cancel()
     with pytest.raises(Cancelled):
         run_pose_query(pose_query(values(mug, matcher="oracle")), None, p)
+
+
+def test_view_offers_every_query_appearance_of_the_benchmark():
+    from corrviz.app import pose_view
+    from corrviz.core.evaluate.pose import APPEARANCES
+
+    assert pose_view.APPEARANCES == APPEARANCES  # kept local: the window must not import torch at start
