@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="*", metavar="SRC TRG", help="source and target images (default: demo pair)")
     add_feature_args(p)
     p.add_argument("--points", nargs="+", metavar="x,y", help="source points in pixels (default: a foreground grid)")
-    p.add_argument("--matcher", default="soft-argmax", choices=("nn", "mnn", "soft-argmax"))
+    p.add_argument("--matcher", default="soft-argmax", choices=("nn", "mnn", "soft-argmax", "combined"))
+    p.add_argument("--sphere-checkpoint", default=None,
+                   help="sphere-mapper checkpoint over the same backbone (corrviz-train sph) for --matcher combined")
+    p.add_argument("--sphere-alpha", type=float, default=0.2, help="weight of the sphere similarity [0.2]")
     p.add_argument("--grid-step", type=int, default=0, help="grid step in cells for default points (0: auto)")
     p.add_argument("--out", default=None, help="figure file (.png, .svg, .pdf)")
     p.add_argument("--json", default=None, help="write matches as JSON")
@@ -98,18 +102,31 @@ def run(args: argparse.Namespace) -> int:
         outside = [f"{x:g},{y:g}" for x, y in pts if not (0 <= x <= w and 0 <= y <= h)]
         if outside:
             raise InputMismatchError(f"--points {' '.join(outside)}: outside the source image ({w} x {h} px)")
+    if args.matcher == "combined" and not args.sphere_checkpoint:
+        raise InputMismatchError("--matcher combined needs --sphere-checkpoint (a sphere mapper: corrviz-train sph)")
+    if not 0.0 <= args.sphere_alpha <= 1.0:
+        raise InputMismatchError(f"--sphere-alpha {args.sphere_alpha}: a weight between 0 and 1")
     backbone = choose_backbone(args.backbone, args.weights, args.device)
+    if args.sphere_checkpoint:
+        from ..session_3d import check_sphere_checkpoint
+
+        check_sphere_checkpoint(args.sphere_checkpoint, backbone.name)  # a clear error before any extraction
     opts = FeatureOptions(resolution=args.resolution, canvas=args.canvas, layer=args.layer, facet=args.facet,
                           device=args.device, dtype=args.dtype, batch_size=args.batch_size)
     ex = FeatureExtractor(backbone, opts, checkpoint=args.checkpoint)
     t0 = time.perf_counter()
     fs, ft = ex.extract_many([src, trg])
+    sphere = None
+    if args.sphere_checkpoint:  # the mapper's own tap (prenorm); the same canvas and resolution as the features
+        sphere_ex = FeatureExtractor(backbone, replace(opts, layer=None, facet=None), checkpoint=args.sphere_checkpoint)
+        sphere = tuple(sphere_ex.extract_many([src, trg]))
     t_extract = time.perf_counter() - t0
     if pts is None:
         step = args.grid_step or max(1, round(max(fs.grid_shape) / 12))
         pts = grid_points(fs, step)
     t0 = time.perf_counter()
-    matches = match_points(fs, ft, pts, args.matcher)
+    matches = match_points(fs, ft, pts, args.matcher, sphere=sphere if args.matcher == "combined" else None,
+                           alpha=args.sphere_alpha)
     t_match = time.perf_counter() - t0
 
     console = Console()
@@ -137,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
                                "weights": backbone.weights_source, "checkpoint": args.checkpoint,
                                "position_interpolation": backbone.config.pos_interpolation,
                                "options": ex.options.to_dict(), "matcher": args.matcher,
+                               **({"sphere_checkpoint": args.sphere_checkpoint, "sphere_alpha": args.sphere_alpha}
+                                  if args.matcher == "combined" else {}),
                                "matches": matches.to_records(),
                                **({"demo_pck_img": {str(a): v for a, v in score.pck.items()},
                                    "demo_pck_points": score.n_points} if score is not None else {})})
