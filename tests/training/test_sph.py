@@ -99,7 +99,8 @@ def test_pairs_without_masks_need_the_bbox_fallback(tmp_path):
                      np.array([1, 2, 30, 40.0]), np.array([0, 0, 10, 10.0]), src_azimuth=3, trg_azimuth=5)
     with pytest.raises(DatasetError, match="mask of .*a.jpg is missing"):
         images_from_pairs([rec], "SPair")
-    imgs = images_from_pairs([rec, rec], "SPair", mask_fallback="bbox")
+    imgs, left_out = images_from_pairs([rec, rec], "SPair", mask_fallback="bbox")
+    assert left_out == []
     assert [(i.azimuth, i.bbox) for i in imgs] == [(3, (1.0, 2.0, 30.0, 40.0)), (5, (0.0, 0.0, 10.0, 10.0))]
 
 
@@ -130,3 +131,23 @@ def test_step_losses_match_the_loss_module(tiny):
     t = out.logs
     assert float(out.loss) == pytest.approx(t["L_rec"] + 0.3 * t["L_rd"] + 0.3 * t["L_o"] + 0.1 * t["L_vp"], rel=1e-5)
     assert model.adapted.specs[0]["category_names"] == ["car", "mug"]
+
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "SPair-71k"
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared SPair-71k subset absent")
+def test_real_spair_source_reads_pairs_azimuths_and_refuses_missing_masks(tiny):
+    # the shared subset has no Segmentation folder: refused by default, boxes with mask_fallback=bbox
+    cfg = prepare("sph", tiny(), ["data.source=spair", f"data.root={DATA}", "data.split=test"])[1]
+    with pytest.raises(DatasetError, match="mask of .* is missing"):
+        SPH().training_images(cfg)
+    cfg = prepare("sph", tiny(), ["data.source=spair", f"data.root={DATA}", "data.split=test",
+                                  "data.mask_fallback=bbox"])[1]
+    imgs = SPH().training_images(cfg)
+    assert len(imgs) == 12 and all  # 42 images in the pairs, 30 without an ImageAnnotation azimuth(i.mask is None and i.bbox is not None for i in imgs)
+    assert {i.category for i in imgs} <= {"cat", "cow", "dog", "horse", "person", "pottedplant", "sheep"}
+    assert all(0 <= i.azimuth < 8 for i in imgs)
+    data = SPH().build_data(cfg)
+    item = data.sample(0, np.random.default_rng(0))
+    assert item["fg"].any()  # the box became the foreground

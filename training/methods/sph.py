@@ -178,7 +178,13 @@ class SPH(Method):
         if not ds.records():
             raise DatasetError(f"{d.root}: no SPair {d.split} pair with both images (incomplete: "
                                f"{len(ds.incomplete())})")
-        return images_from_pairs(ds.records(), str(d.root), str(d.mask_fallback))
+        images, no_azimuth = images_from_pairs(ds.records(), str(d.root), str(d.mask_fallback))
+        if no_azimuth:
+            import sys
+
+            print(f"corrviz-train sph: {len(no_azimuth)} images left out, no azimuth bin in ImageAnnotation "
+                  f"(first: {no_azimuth[0]})", file=sys.stderr)
+        return images
 
     def categories(self, cfg: Any, images: list[SPHImage] | None = None) -> list[str]:
         if cfg.data.source == "synthetic":

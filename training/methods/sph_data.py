@@ -50,22 +50,25 @@ class SPHImage:
     bbox: tuple[float, float, float, float] | None = None
 
 
-def images_from_pairs(records: Sequence[Any], source: str, mask_fallback: str = "none") -> list[SPHImage]:
-    """The distinct images of keypoint pairs (both sides) with their masks, azimuths and categories.
+def images_from_pairs(records: Sequence[Any], source: str, mask_fallback: str = "none"
+                      ) -> tuple[list[SPHImage], list[str]]:
+    """The distinct images of keypoint pairs (both sides) with their masks, azimuths and categories,
+    and the images left out because they have no azimuth bin (no ImageAnnotation 'azimuth_id').
 
-    Raises :class:`DatasetError` naming the first image without an azimuth, or without a mask file
-    when ``mask_fallback`` is ``none``.
+    Raises :class:`DatasetError` naming the first image without a mask file when ``mask_fallback``
+    is ``none``, and when no image has an azimuth.
     """
     seen: dict[str, SPHImage] = {}
+    no_azimuth: list[str] = []
     for rec in records:
         for img, mask, az, box in ((rec.src_image, rec.src_mask, rec.src_azimuth, rec.src_bbox),
                                    (rec.trg_image, rec.trg_mask, rec.trg_azimuth, rec.trg_bbox)):
             key = str(img)
-            if key in seen:
+            if key in seen or key in no_azimuth:
                 continue
             if az is None:
-                raise DatasetError(f"{source}: {img} has no azimuth bin (ImageAnnotation 'azimuth_id'); "
-                                   "SPH needs the viewpoint of every training image")
+                no_azimuth.append(key)
+                continue
             has_mask = mask is not None and Path(mask).is_file()
             if not has_mask and mask_fallback != "bbox":
                 raise DatasetError(f"{source}: mask of {img} is missing ({mask or 'no Segmentation file'}); "
@@ -75,7 +78,10 @@ def images_from_pairs(records: Sequence[Any], source: str, mask_fallback: str = 
             if not has_mask and b is None:
                 raise DatasetError(f"{source}: {img} has neither a mask nor a bounding box")
             seen[key] = SPHImage(Path(img), Path(mask) if has_mask else None, int(az), str(rec.category), b)
-    return list(seen.values())
+    if not seen:
+        raise DatasetError(f"{source}: none of the {len(no_azimuth)} images has an azimuth bin (ImageAnnotation "
+                           "'azimuth_id'); SPH needs the viewpoint of every training image")
+    return list(seen.values()), no_azimuth
 
 
 def load_mask(item: SPHImage, size: tuple[int, int]) -> np.ndarray:
