@@ -37,7 +37,6 @@ from .main_window import TAB_2D, MainWindow
 from .registry_info import available_devices, backbone_entries, probe_weights
 from .render_state import timing_text
 from .session_io import is_session_file, load_session, save_session
-from .widgets.options_panel import PanelValues
 from .workers import TaskRunner
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -74,9 +73,9 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self._init_media()
         self._init_checkpoints()
         self._init_eval()
+        self._init_figure()
         self.pose = PoseController(PoseContext(self.session, self.runner, self.report_error, self.window.show_status),
                                    self.window.pose_view)
-        self._init_figure()
         self._restore_layout()
         self.window.set_recent(self._recent())
 
@@ -244,7 +243,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self.session.set_images(images, demo=True)
 
     def _show_options(self, o: ExtractionOptions) -> None:
-        self.window.options.set_values(PanelValues(o.backbone, o.resolution, o.canvas, o.layer, o.facet, o.device))
+        self.window.options.set_values(o)
         ck = "none (plain backbone)" if not o.checkpoint else Path(o.checkpoint).name
         self.window.options.set_checkpoint_info(ck)
         self.window.options.set_foreground_supported(self.foreground_supported(o), o.backbone)

@@ -8,6 +8,7 @@ signal redraws the running plot; the finished :class:`EvalResult` fills the tabl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ class EvalMixin:
     # -- running ------------------------------------------------------------------------------------
     def run_evaluation(self, v: EvalRequestValues | None = None) -> bool:
         """Start a benchmark run with the current features; False (and a message) if it cannot start."""
-        from corrviz.core.evaluate import ExtractorSpec, MatcherSpec, evaluate
+        from corrviz.core.evaluate import MatcherSpec, evaluate
 
         panel, s = self.window.eval_panel, self.session
         v = v or panel.values()
@@ -87,12 +88,8 @@ class EvalMixin:
             panel.set_status(problem, error=True)
             self.window.show_error("Cannot run the evaluation", problem)
             return False
-        o = s.options
-        spec = ExtractorSpec(o.backbone, o.resolution, o.canvas, o.layer, o.facet, o.checkpoint, device=o.device)
-        sphere = None
-        if v.method == "combined":
-            sphere = ExtractorSpec(o.backbone, o.resolution, o.canvas, o.layer, o.facet, s.sphere_checkpoint,
-                                   device=o.device)
+        spec = s.options  # the one feature-options type: the session's options are evaluate()'s spec
+        sphere = replace(spec, checkpoint=s.sphere_checkpoint) if v.method == "combined" else None
         matcher = MatcherSpec(v.method, alpha=s.sphere_alpha)
         self.settings.setValue("eval_benchmark", v.benchmark)
         self.settings.setValue("eval_data", v.data_root)

@@ -32,7 +32,7 @@ from corrviz.core.session import (
 )
 
 from .render_state import dense_lines, match_drawing
-from .widgets.options_panel import BackboneEntry, PanelValues
+from .widgets.options_panel import BackboneEntry
 
 FEATURE_CACHE_ENTRIES = 8  # feature results (all images of one set) kept per option set
 PICK_RADIUS_PX = 10.0  # a click this close (on screen) to a query point selects it
@@ -94,12 +94,13 @@ class FeatureMixin:
         return e is None or not e.weight_free
 
     # -- options and extraction ---------------------------------------------------------------------
-    def _on_options_edited(self, v: PanelValues) -> None:
+    def _on_options_edited(self, v: ExtractionOptions) -> None:
+        """The panel's feature options; the checkpoint is kept for the same backbone, the weights file
+        is the one chosen for this backbone."""
         old = self.session.options
         checkpoint = old.checkpoint if v.backbone == old.backbone else None
         self.drop_sphere_for_backbone(v.backbone)
-        new = ExtractionOptions(v.backbone, v.resolution, v.canvas, v.layer, v.facet, v.device, checkpoint,
-                                self.weights_file_for(v.backbone))
+        new = replace(v, checkpoint=checkpoint, weights=self.weights_file_for(v.backbone))
         same = self.session.features is not None and self.feature_key(new) == self.feature_key(old)
         self.session.set_options(new, same_features=same)
         if same:

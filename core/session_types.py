@@ -6,11 +6,12 @@ carries them, and re-exports every name (``from corrviz.core.session import Quer
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .feature_spec import FeatureSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .features import FeatureMap
@@ -37,31 +38,8 @@ class ImageInput:
         return int(self.rgb.shape[1]), int(self.rgb.shape[0])
 
 
-@dataclass(frozen=True)
-class ExtractionOptions:
-    """What the user picked in the backbone panel (``None`` = the backbone's default)."""
-
-    backbone: str = "dense_sift"
-    resolution: int | None = None
-    canvas: str = "pad_center"
-    layer: int | None = None
-    facet: str | None = None
-    device: str = "cpu"
-    checkpoint: str | None = None
-    weights: str | None = None  # a backbone weights file the user chose (else the weights folder / hub)
-
-    def feature_options(self, batch_size: int = 4) -> Any:
-        from .features import FeatureOptions
-
-        return FeatureOptions(resolution=self.resolution, canvas=self.canvas, layer=self.layer,
-                              facet=self.facet, device=self.device, batch_size=batch_size)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ExtractionOptions:
-        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+# The session's feature options are the one feature-options type (an older name of FeatureSpec).
+ExtractionOptions = FeatureSpec
 
 
 @dataclass(frozen=True)

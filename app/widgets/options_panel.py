@@ -27,7 +27,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-CANVAS_MODES = ("pad_center", "pad_br_white", "resize")
+from corrviz.core.feature_spec import CANVAS_MODES, DTYPE_NAMES, FeatureSpec
+
 NO_WEIGHTS_NOTE = ("Grey \"(no weights)\" entries: no weights file was found for them here (hover one "
                    "for where corrviz looked). Weights… chooses a file or the weights folder.")
 NO_MASK_TIP = ("{name} is weight-free: it has no mask source (no attention or saliency to separate the object "
@@ -56,20 +57,8 @@ class BackboneEntry:
     description: str = ""
 
 
-@dataclass
-class PanelValues:
-    """What the feature-option widgets show (``None`` = backbone default)."""
-
-    backbone: str
-    resolution: int | None
-    canvas: str
-    layer: int | None
-    facet: str | None
-    device: str
-
-
 class OptionsPanel(QWidget):
-    sigOptionsEdited = pyqtSignal(object)  # PanelValues
+    sigOptionsEdited = pyqtSignal(object)  # FeatureSpec (checkpoint / weights: None, the controller adds them)
     sigMethodChanged = pyqtSignal(str)
     sigOpacityChanged = pyqtSignal(float)
     sigForegroundOnlyChanged = pyqtSignal(bool)
@@ -120,14 +109,23 @@ class OptionsPanel(QWidget):
         self.canvas = QComboBox()
         self.canvas.addItems(CANVAS_MODES)
         self.device = QComboBox()
+        self.dtype = QComboBox()
+        self.dtype.addItems(DTYPE_NAMES)
+        self.dtype.setToolTip("Precision of the network's forward pass (autocast); bf16 / fp16 need a CUDA device")
+        self.dtype.setEnabled(False)
+        self.weights_info = QLabel("weights: the weights folder / hub")
+        self.weights_info.setWordWrap(True)
+        self.weights_info.setStyleSheet("color: #888; font-size: 11px;")
         form.addRow("Backbone", self.backbone)
         form.addRow(self.backbone_info)
         form.addRow(self.weights_button, self.weights_note)
+        form.addRow(self.weights_info)
         form.addRow("Resolution", self.resolution)
         form.addRow("Layer", self.layer)
         form.addRow("Facet", self.facet)
         form.addRow("Canvas", self.canvas)
         form.addRow("Device", self.device)
+        form.addRow("Precision", self.dtype)
         outer.addWidget(feat)
 
         ck, self.checkpoint_browse, self.checkpoint_clear, self.checkpoint_info = self._picker_group(
@@ -173,7 +171,7 @@ class OptionsPanel(QWidget):
         self.backbone.currentIndexChanged.connect(self._on_backbone)
         for w in (self.resolution, self.layer):
             w.valueChanged.connect(self._emit_options)
-        for c in (self.facet, self.canvas, self.device):
+        for c in (self.facet, self.canvas, self.device, self.dtype):
             c.currentIndexChanged.connect(self._emit_options)
         self.method.currentIndexChanged.connect(lambda _i: self.sigMethodChanged.emit(self.method.currentData()))
         self.opacity.valueChanged.connect(lambda v: self.sigOpacityChanged.emit(v / 100.0))
@@ -238,9 +236,9 @@ class OptionsPanel(QWidget):
             self.device.clear()
             self.device.addItems(devices)
 
-    def set_values(self, v: PanelValues) -> None:
+    def set_values(self, v: FeatureSpec) -> None:
         blockers = [QSignalBlocker(w) for w in (self.backbone, self.resolution, self.layer, self.facet,
-                                                 self.canvas, self.device)]
+                                                 self.canvas, self.device, self.dtype)]
         idx = self.backbone.findData(v.backbone, Qt.ItemDataRole.UserRole)
         if idx >= 0:
             self.backbone.setCurrentIndex(idx)
@@ -250,6 +248,9 @@ class OptionsPanel(QWidget):
         self.facet.setCurrentIndex(max(0, self.facet.findText(v.facet or "default")))
         self.canvas.setCurrentIndex(max(0, self.canvas.findText(v.canvas)))
         self.device.setCurrentIndex(max(0, self.device.findText(v.device)))
+        self.dtype.setCurrentIndex(max(0, self.dtype.findText(v.dtype)))
+        self.dtype.setEnabled(str(v.device).startswith("cuda"))
+        self.weights_info.setText(f"weights: {v.weights}" if v.weights else "weights: the weights folder / hub")
         del blockers
 
     def set_method(self, method: str) -> None:
@@ -308,11 +309,15 @@ class OptionsPanel(QWidget):
         lay.addWidget(info)
         return group, browse, clear, info
 
-    def values(self) -> PanelValues:
+    def values(self) -> FeatureSpec:
+        """What the feature widgets show (``None`` = backbone default); half precision only on CUDA."""
         facet = self.facet.currentText()
-        return PanelValues(self.current_backbone(), self.resolution.value() or None, self.canvas.currentText(),
-                           None if self.layer.value() < 0 else self.layer.value(),
-                           None if facet in ("", "default") else facet, self.device.currentText() or "cpu")
+        device = self.device.currentText() or "cpu"
+        self.dtype.setEnabled(device.startswith("cuda"))
+        dtype = (self.dtype.currentText() or "fp32") if device.startswith("cuda") else "fp32"
+        return FeatureSpec(self.current_backbone(), self.resolution.value() or None, canvas=self.canvas.currentText(),
+                           layer=None if self.layer.value() < 0 else self.layer.value(),
+                           facet=None if facet in ("", "default") else facet, device=device, dtype=dtype)
 
     def _configure_for(self, name: str) -> None:
         e = self._entries.get(name)
@@ -349,4 +354,5 @@ class OptionsPanel(QWidget):
         self._emit_options()
 
     def _emit_options(self, *_args) -> None:
-        self.sigOptionsEdited.emit(self.values())
+        if self.current_backbone():  # (an empty picker, before the backbone list arrives, has nothing to say)
+            self.sigOptionsEdited.emit(self.values())

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from ..errors import UnknownBackboneError, suggest
+from ..feature_spec import DEFAULT_BACKBONE_ORDER  # noqa: F401  (re-exported)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,7 +34,7 @@ POS_RULES: dict[str, str] = {
     "none": "no learned position embeddings to resize (convolutional or hand-crafted features)",
 }
 # Default backbone of corrviz-match and the app: the first whose weights are found (the last needs none).
-DEFAULT_BACKBONE_ORDER: tuple[str, ...] = ("dinov2_vits14", "vit_tiny_patch16_224", "dense_sift")
+# (defined once, in corrviz.core.feature_spec, light to import; re-exported here)
 
 
 @dataclass(frozen=True)

@@ -188,12 +188,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputMismatchError(f"the following arguments are required: {', '.join(missing)} "
                                  "(see corrviz-eval --help)")
     check_args(args)
-    spec = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet, args.checkpoint,
-                         args.weights, args.device, args.dtype, args.batch_size)
-    sphere = None
-    if args.sphere_checkpoint:
-        sphere = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet,
-                               args.sphere_checkpoint, args.weights, args.device, args.dtype, args.batch_size)
+    spec = ExtractorSpec.from_args(args)
+    sphere = ExtractorSpec.from_args(args, checkpoint=args.sphere_checkpoint) if args.sphere_checkpoint else None
     matcher = MatcherSpec(args.matcher, args.radius, args.beta, args.sphere_alpha, args.track_radius,
                           args.occlusion_threshold)
     kwargs: dict[str, Any] = {}

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..demo import demo_pair
-    from ..features import FeatureExtractor, FeatureOptions
+    from ..feature_spec import FeatureSpec
+    from ..features import FeatureExtractor
     from ..figures import check_figure_path, match_figure, pca_panels, save_figure
     from ..io import load_image, write_json
     from ..matching import grid_points, match_points
@@ -111,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
         from ..session_3d import check_sphere_checkpoint
 
         check_sphere_checkpoint(args.sphere_checkpoint, backbone.name)  # a clear error before any extraction
-    opts = FeatureOptions(resolution=args.resolution, canvas=args.canvas, layer=args.layer, facet=args.facet,
-                          device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    opts = FeatureSpec.from_args(args, backbone=backbone.name).feature_options()
     ex = FeatureExtractor(backbone, opts, checkpoint=args.checkpoint)
     t0 = time.perf_counter()
     fs, ft = ex.extract_many([src, trg])

@@ -43,8 +43,7 @@ def run_downstream_command(args: argparse.Namespace, pose_settings: Any) -> int:
                              transfer_data=args.transfer_data, pose_limit=args.pose_limit,
                              tracking_limit=args.tracking_limit, transfer_limit=args.transfer_limit,
                              track_radius=args.track_radius, occlusion_threshold=args.occlusion_threshold)
-    spec = ExtractorSpec(args.backbone, args.resolution, args.canvas, args.layer, args.facet, args.checkpoint,
-                         args.weights, args.device, args.dtype, args.batch_size)
+    spec = ExtractorSpec.from_args(args)
     progress = TqdmProgress("downstream", disable=args.quiet)
     try:
         result = run_downstream(spec, parts, pose_settings, progress, cache_root=args.cache_dir,

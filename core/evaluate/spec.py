@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..feature_spec import FeatureSpec
 from ..matching import MATCHERS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,34 +21,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..metrics import QuerySet
 
 
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """Everything that decides the features. ``None`` fields take the backbone's defaults."""
-
-    backbone: str
-    resolution: int | None = None
-    canvas: str = "pad_center"
-    layer: int | None = None
-    facet: str | None = None
-    checkpoint: str | None = None
-    weights: str | None = None
-    device: str = "cpu"
-    dtype: str = "fp32"
-    batch_size: int = 4
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"backbone": self.backbone, "resolution": self.resolution, "canvas": self.canvas,
-                "layer": self.layer, "facet": self.facet, "checkpoint": self.checkpoint, "weights": self.weights,
-                "device": self.device, "dtype": self.dtype, "batch_size": self.batch_size}
+# Everything that decides the features: the one feature-options type (an older name of FeatureSpec).
+ExtractorSpec = FeatureSpec
 
 
 def build_extractor(spec: ExtractorSpec) -> FeatureExtractor:
     """A :class:`FeatureExtractor` for ``spec`` with its in-memory cache off (the runner caches)."""
-    from ..features import FeatureExtractor, FeatureOptions
+    from ..features import FeatureExtractor
 
-    opts = FeatureOptions(resolution=spec.resolution, canvas=spec.canvas, layer=spec.layer, facet=spec.facet,
-                          device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)
-    return FeatureExtractor(spec.backbone, opts, checkpoint=spec.checkpoint, cache=None, weights=spec.weights)
+    return FeatureExtractor(spec.backbone, spec.feature_options(), checkpoint=spec.checkpoint, cache=None,
+                            weights=spec.weights)
 
 
 def weights_digest(extractor: FeatureExtractor) -> str:
