@@ -15,16 +15,19 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QSettings
+from PyQt6.QtCore import QByteArray, QObject
 from PyQt6.QtWidgets import QApplication, QFileDialog
 
 from corrviz.core.errors import CorrvizError
+from corrviz.core.feature_spec import (
+    FIRST_START_BACKBONE,  # needs no weights: used until the probe has chosen
+)
 from corrviz.core.session import (
     ExtractionOptions,
     Session,
     load_images,
 )
-from corrviz.core.settings import Settings, config_dir
+from corrviz.core.settings import Settings
 
 from .controller_checkpoints import CheckpointMixin
 from .controller_eval import EvalMixin
@@ -42,7 +45,6 @@ from .workers import TaskRunner
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 LONG_CHANNELS = ("load", "extract", "sphere", "video", "video_features", "track", "mesh", "pose")
-FALLBACK_BACKBONE = "dense_sift"  # needs no weights; the first-start backbone until the probe has chosen
 
 
 def _startup_mark(what: str, finished: bool = False) -> None:
@@ -54,20 +56,20 @@ def _startup_mark(what: str, finished: bool = False) -> None:
 
 
 class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMixin, QObject):
-    def __init__(self, window: MainWindow | None = None, settings: QSettings | None = None,
+    def __init__(self, window: MainWindow | None = None, settings: Settings | None = None,
                  max_threads: int = 2) -> None:
         super().__init__()
         self.session = Session()
         self.window = window or MainWindow()
         self.runner = TaskRunner(self, max_threads=max_threads)
-        self.settings = settings or QSettings(str(config_dir() / "app.ini"), QSettings.Format.IniFormat)
+        self.settings = settings or Settings.load()  # the one settings object (settings.json)
         self.affine = None  # known demo transform, when the demo pair is shown
         self._registry_loaded = False
         # Last used, else the first of DINOv2, ViT-Tiny, dense_sift whose weights are found: decided in the
         # registry worker (finding weights imports torch), so the window does not wait for it.
-        saved = str(self.settings.value("backbone", "") or "")
+        saved = self.settings.backbone or ""
         self._default_pending = not saved
-        self.session.options = ExtractionOptions(backbone=saved or FALLBACK_BACKBONE)
+        self.session.options = ExtractionOptions(backbone=saved or FIRST_START_BACKBONE)
         self._wire()
         self._init_features()
         self._init_media()
@@ -135,7 +137,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
 
     def probe_weights(self) -> None:
         """Look for every network's weights in a worker; each answer relabels its picker entry."""
-        names, files = list(getattr(self, "_networks", [])), dict(Settings.load().weights_files)
+        names, files = list(getattr(self, "_networks", [])), dict(self.settings.weights_files)
         self.runner.submit("probe", lambda p: probe_weights(names, files, p.partial), on_partial=self._on_probed,
                            on_result=self._on_probes_done, on_error=self.report_error)
 
@@ -180,7 +182,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
 
     # -- opening inputs -----------------------------------------------------------------------------
     def ask_open(self, kind: str) -> None:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
+        folder = (self.settings.last_folder or str(Path.home()))
         w = self.window
         if kind == "images":
             paths, _ = QFileDialog.getOpenFileNames(w, "Open images", folder,
@@ -200,7 +202,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
             p, _ = QFileDialog.getOpenFileName(w, "Open session", folder, "corrviz sessions (*.json)")
             paths = [p] if p else []
         if paths:
-            self.settings.setValue("last_folder", str(Path(paths[0]).parent))
+            self.settings.update(last_folder=str(Path(paths[0]).parent))
             self.open_paths(paths)
 
     def open_paths(self, paths: list[str]) -> None:
@@ -249,7 +251,8 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self.window.options.set_foreground_supported(self.foreground_supported(o), o.backbone)
 
     def _on_options(self, o: ExtractionOptions) -> None:
-        self.settings.setValue("backbone", o.backbone)
+        if o.backbone != self.settings.backbone:
+            self.settings.update(backbone=o.backbone)
         if self._registry_loaded:
             self._show_options(o)
         if self.session.features is None:
@@ -257,7 +260,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
 
     # -- sessions -----------------------------------------------------------------------------------
     def ask_save_session(self) -> None:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
+        folder = (self.settings.last_folder or str(Path.home()))
         p, _ = QFileDialog.getSaveFileName(self.window, "Save session", str(Path(folder) / "session.corrviz.json"),
                                            "corrviz sessions (*.json)")
         if p:
@@ -299,26 +302,23 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
 
     # -- settings and shutdown ----------------------------------------------------------------------
     def _recent(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+        return [str(v) for v in self.settings.recent_files if v]
 
     def _add_recent(self, paths: list[str]) -> None:
         entry = "\n".join(str(Path(p).resolve()) for p in paths)
         recent = [entry] + [r for r in self._recent() if r != entry]
-        self.settings.setValue("recent", recent[:10])
+        self.settings.update(recent_files=recent[:10])
         self.window.set_recent(recent[:10])
 
     def _restore_layout(self) -> None:
-        geom = self.settings.value("geometry")
-        state = self.settings.value("window_state")
-        if geom is not None:
-            self.window.restoreGeometry(geom)
-        if state is not None:
-            self.window.restoreState(state)
+        s = self.settings
+        if s.window_geometry:
+            self.window.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.window.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def shutdown(self) -> None:
-        self.settings.setValue("geometry", self.window.saveGeometry())
-        self.settings.setValue("window_state", self.window.saveState())
-        self.settings.sync()
+        self.settings.update(window_geometry=bytes(self.window.saveGeometry().toBase64()).decode(),
+                             window_state=bytes(self.window.saveState().toBase64()).decode())
         self.runner.shutdown()
         self._close_media()

@@ -20,7 +20,6 @@ from PyQt6.QtWidgets import QFileDialog
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session_3d import check_sphere_checkpoint, extract_sphere
-from corrviz.core.settings import Settings
 
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -44,7 +43,7 @@ class CheckpointMixin:
         p.set_alpha(s.sphere_alpha)
 
     def _ask_file(self, title: str) -> str:
-        folder = str(self.settings.value("last_folder", str(Path.home())))
+        folder = (self.settings.last_folder or str(Path.home()))
         p, _ = QFileDialog.getOpenFileName(self.window, title, folder,
                                            "corrviz checkpoints (*.safetensors);;All files (*)")
         return p
@@ -52,12 +51,12 @@ class CheckpointMixin:
     # -- backbone weights ---------------------------------------------------------------------------
     def weights_file_for(self, backbone: str) -> str | None:
         """The weights file the user chose for ``backbone`` in the app, if it still exists."""
-        chosen = Settings.load().weights_files.get(backbone)
+        chosen = self.settings.weights_files.get(backbone)
         return chosen if chosen and Path(chosen).is_file() else None
 
     def ask_weights_file(self) -> None:
         name = self.session.options.backbone
-        folder = str(self.settings.value("last_folder", str(Path.home())))
+        folder = (self.settings.last_folder or str(Path.home()))
         p, _ = QFileDialog.getOpenFileName(self.window, f"Weights file for {name}", folder,
                                            "Weights (" + " ".join(f"*{x}" for x in WEIGHT_FILE_SUFFIXES) + ")")
         if p:
@@ -71,9 +70,7 @@ class CheckpointMixin:
         if problem:
             self.window.show_error("Weights file not usable", f"{p}: {problem}")
             return False
-        settings = Settings.load()
-        settings.weights_files[backbone] = str(p)
-        settings.save()
+        self.settings.update(weights_files={**self.settings.weights_files, backbone: str(p)})
         self.window.options.set_weights_state(backbone, True, f"chosen file:{p}")
         if self.session.options.backbone == backbone:
             self.session.set_options(replace(self.session.options, weights=str(p)))
@@ -81,7 +78,7 @@ class CheckpointMixin:
         return True
 
     def ask_weights_folder(self) -> None:
-        start = Settings.load().weights_dir or str(self.settings.value("last_folder", str(Path.home())))
+        start = self.settings.weights_dir or (self.settings.last_folder or str(Path.home()))
         d = QFileDialog.getExistingDirectory(self.window, "Folder of <backbone>.safetensors weights", start)
         if d:
             self.set_weights_folder(d)
@@ -91,9 +88,7 @@ class CheckpointMixin:
         if not Path(folder).is_dir():
             self.window.show_error("Not a folder", f"{folder}: the weights folder does not exist")
             return False
-        settings = Settings.load()
-        settings.weights_dir = str(folder)
-        settings.save()
+        self.settings.update(weights_dir=str(folder))
         env = os.environ.get("CORRVIZ_WEIGHTS")
         note = f" (CORRVIZ_WEIGHTS={env} is set and takes precedence while it is)" if env else ""
         self.window.show_status(f"Weights folder set to {folder}{note}; looking for weights again…")

@@ -49,8 +49,7 @@ class EvalMixin:
 
         panel = self.window.eval_panel
         panel.set_benchmarks([(b.name, b.description) for b in BENCHMARKS.values()])
-        panel.set_values(str(self.settings.value("eval_benchmark", "pfwillow")),
-                         str(self.settings.value("eval_data", "")), self.session.method, None)
+        panel.set_values(self.settings.eval_benchmark, self.settings.eval_data, self.session.method, None)
 
     def _show_eval_features(self) -> None:
         o, s = self.session.options, self.session
@@ -62,7 +61,7 @@ class EvalMixin:
         self.window.eval_panel.set_features_text(text)
 
     def ask_eval_folder(self) -> None:
-        start = self.window.eval_panel.data_root.text() or str(self.settings.value("last_folder", str(Path.home())))
+        start = self.window.eval_panel.data_root.text() or (self.settings.last_folder or str(Path.home()))
         d = QFileDialog.getExistingDirectory(self.window, "Benchmark data folder", start)
         if d:
             self.window.eval_panel.data_root.setText(d)
@@ -91,8 +90,7 @@ class EvalMixin:
         spec = s.options  # the one feature-options type: the session's options are evaluate()'s spec
         sphere = replace(spec, checkpoint=s.sphere_checkpoint) if v.method == "combined" else None
         matcher = MatcherSpec(v.method, alpha=s.sphere_alpha)
-        self.settings.setValue("eval_benchmark", v.benchmark)
-        self.settings.setValue("eval_data", v.data_root)
+        self.settings.update(eval_benchmark=v.benchmark, eval_data=v.data_root)
         s.start_evaluation(EvalRun(v.benchmark, v.data_root, v.method, v.limit))
         panel.set_result("", [], [])
         panel.set_progress(0, 0, "opening the dataset")
@@ -171,7 +169,7 @@ class EvalMixin:
         return paths
 
     def ask_save_results(self) -> None:
-        start = str(self.settings.value("last_folder", str(Path.home())))
+        start = (self.settings.last_folder or str(Path.home()))
         d = QFileDialog.getExistingDirectory(self.window, "Save evaluation results into", start)
         if d:
             try:

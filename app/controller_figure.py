@@ -16,8 +16,6 @@ from .main_window import TAB_3D, TAB_VIDEO
 from .widgets.export_dialog import FigureExportDialog
 from .widgets.pair_view import HEATMAP_SCALES
 
-EXPORT_FOLDER_KEY = "last_export_folder"
-
 
 class FigureMixin:
     """Layers and export. Uses ``self.session``, ``self.window`` and ``self.settings``."""
@@ -26,11 +24,12 @@ class FigureMixin:
         w, s = self.window, self.session
         view, layers = w.pair_view, w.layers
         for name, style in view.layers.items():  # the last run's layer styles (PCA opacity: the session's)
-            visible = str(self.settings.value(f"layers/{name}_visible", style.visible)).lower() != "false"
-            opacity = float(self.settings.value(f"layers/{name}_opacity", style.opacity) or 0.0)
+            saved = self.settings.layers.get(name, {})
+            visible = bool(saved.get("visible", style.visible))
+            opacity = float(saved.get("opacity", style.opacity) or 0.0)
             view.set_layer(name, visible, s.overlay_opacity if name == "pca" else opacity)
             layers.set_layer(name, view.layers[name].visible, view.layers[name].opacity)
-        scale = str(self.settings.value("layers/heatmap_scale", view.heatmap_scale))
+        scale = self.settings.heatmap_scale or view.heatmap_scale
         view.set_heatmap_scale(scale if scale in HEATMAP_SCALES else view.heatmap_scale)
         layers.set_heatmap_scale(view.heatmap_scale)
         layers.sigLayerChanged.connect(self._on_layer_edited)
@@ -39,14 +38,13 @@ class FigureMixin:
 
     def _on_layer_edited(self, name: str, visible: bool, opacity: float) -> None:
         self.window.pair_view.set_layer(name, visible, opacity)
-        self.settings.setValue(f"layers/{name}_visible", visible)
-        self.settings.setValue(f"layers/{name}_opacity", opacity)
+        self.settings.update(layers={**self.settings.layers, name: {"visible": bool(visible), "opacity": float(opacity)}})
         if name == "pca" and abs(opacity - self.session.overlay_opacity) > 1e-6:
             self.session.set_overlay(opacity=opacity)
 
     def _on_heatmap_scale(self, scale: str) -> None:
         self.window.pair_view.set_heatmap_scale(scale)
-        self.settings.setValue("layers/heatmap_scale", scale)
+        self.settings.update(heatmap_scale=scale)
 
     # -- figures ------------------------------------------------------------------------------------
     def figure_widget(self):
@@ -72,7 +70,7 @@ class FigureMixin:
 
     def export_folder(self) -> str:
         """Where export dialogs start: the last export folder, else the last opened folder, else home."""
-        last = self.settings.value(EXPORT_FOLDER_KEY, "") or self.settings.value("last_folder", "")
+        last = self.settings.last_export_folder or self.settings.last_folder
         return str(last) if last and Path(str(last)).is_dir() else str(Path.home())
 
     def _export_and_remember(self, write) -> None:
@@ -82,7 +80,7 @@ class FigureMixin:
         except (ValueError, OSError) as exc:
             self.window.show_error("Export failed", str(exc))
             return
-        self.settings.setValue(EXPORT_FOLDER_KEY, str(Path(out).resolve().parent))
+        self.settings.update(last_export_folder=str(Path(out).resolve().parent))
 
     def ask_export_figure(self) -> None:
         p, _ = QFileDialog.getSaveFileName(self.window, "Export figure",
@@ -93,14 +91,13 @@ class FigureMixin:
         widget, _ = self.figure_widget()
         layers = ({n: st.visible for n, st in widget.layers.items()} if widget is self.window.pair_view
                   else None)
-        dialog = FigureExportDialog(self.window, int(self.settings.value("export_dpi", 150) or 150),
-                                    str(self.settings.value("export_background", "white") or "white"),
+        dialog = FigureExportDialog(self.window, int(self.settings.export_dpi or 150),
+                                    self.settings.export_background or "white",
                                     layers, raster=Path(p).suffix.lower() == ".png")
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         dpi, background, chosen = dialog.values()
-        self.settings.setValue("export_dpi", dpi)
-        self.settings.setValue("export_background", background)
+        self.settings.update(export_dpi=int(dpi), export_background=str(background))
         self._export_and_remember(lambda: self.export_figure(p, dpi, background, chosen or None))
 
     def ask_export_matches(self) -> None:

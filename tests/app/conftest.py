@@ -30,22 +30,22 @@ def settings_file(tmp_path, monkeypatch) -> Path:
     cfg = tmp_path / "config"
     cfg.mkdir()
     monkeypatch.setenv("CORRVIZ_CONFIG_DIR", str(cfg))
-    return cfg / "app.ini"
+    return cfg / "settings.json"
 
 
 @pytest.fixture
 def make_controller(qtbot, settings_file):
     """Factory: ``make_controller(backbone="dense_sift")`` -> a shown controller; all torn down after the test."""
-    from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
     from corrviz.app.controller import Controller
+    from corrviz.core.settings import Settings
 
     made = []
 
     def factory(backbone: str = "dense_sift", load_registry: bool = True):
-        settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
-        settings.setValue("backbone", backbone)
+        settings = Settings.load(settings_file)
+        settings.update(backbone=backbone)
         c = Controller(settings=settings)
         qtbot.addWidget(c.window)
         c.window.resize(1200, 760)
