@@ -166,13 +166,16 @@ def _bottleneck(backbone: Backbone, spec: dict) -> nn.Module:
 class SphereMapper(nn.Module):
     """Maps a feature grid (B, D, h, w) to unit sphere points (B, 3, h, w)."""
 
-    def __init__(self, dim: int, heads: int = 6, mlp_ratio: float = 4.0) -> None:
+    def __init__(self, dim: int, heads: int = 6, mlp_ratio: float = 4.0, pos: str = "none") -> None:
         super().__init__()
         from timm.models.vision_transformer import Block
 
         half = dim // 2
         if half % heads:
             raise ValueError(f"sphere mapper: {half} dims are not divisible into {heads} heads")
+        if pos not in ("none", "sincos"):
+            raise ValueError(f"sphere mapper: position code {pos!r}; choose none or sincos")
+        self.pos = pos  # "sincos": a fixed 2-D position code added to the tokens (corrviz.core.sph.grid_sincos)
         self.proj_in = nn.Linear(dim, half)
         self.act = nn.GELU()
         self.block = Block(half, heads, mlp_ratio=mlp_ratio, qkv_bias=True)
@@ -181,6 +184,10 @@ class SphereMapper(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         tokens = self.act(self.proj_in(x.flatten(2).transpose(1, 2)))
+        if self.pos == "sincos":
+            from .sph import grid_sincos
+
+            tokens = tokens + grid_sincos(h, w, tokens.shape[-1], tokens.device, tokens.dtype)
         pts = self.proj_out(self.block(tokens))
         pts = torch.nn.functional.normalize(pts, dim=-1)
         return pts.transpose(1, 2).reshape(b, 3, h, w)
@@ -188,7 +195,8 @@ class SphereMapper(nn.Module):
 
 @register_head("sphere_mapper")
 def _sphere(backbone: Backbone, spec: dict) -> nn.Module:
-    return SphereMapper(int(spec["channels"]), int(spec.get("heads", 6)), float(spec.get("mlp_ratio", 4.0)))
+    return SphereMapper(int(spec["channels"]), int(spec.get("heads", 6)), float(spec.get("mlp_ratio", 4.0)),
+                        str(spec.get("pos", "none")))
 
 
 @register_head("sphere_prototype")

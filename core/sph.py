@@ -142,3 +142,30 @@ def mapper_label(path: str | Path) -> str:
     """How the app labels a sphere-mapper checkpoint: 'trained mapper NAME (method, step, backbone, categories)'."""
     p = Path(path)
     return _mapper_label(str(p), p.stat().st_mtime)
+
+
+# --------------------------------------------------------------------------- mapper positions
+def grid_sincos(h: int, w: int, dim: int, device: torch.device | None = None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position code (h * w, dim) of a cell grid, row-major.
+
+    Cell centres in normalised coordinates ((j + 0.5) / w, (i + 0.5) / h) in [0, 1], so every grid
+    size gets the same code for the same image position. Half the channels code y, half x; each
+    half is sin / cos at ``dim // 4`` frequencies from pi to 32 pi (geometric). ``dim`` must be a
+    multiple of 4. Used by the sphere mapper with ``pos: sincos``: without it the mapper's
+    transformer block is permutation-equivariant over cells, so a mirrored feature grid (ViT
+    features are nearly flip-equivariant) gives the mirrored sphere map with the SAME mean
+    direction, and left / right views cannot get different viewpoints.
+    """
+    if dim % 4:
+        raise ValueError(f"sine-cosine position code needs a multiple of 4 channels, got {dim}")
+    n = dim // 4
+    freqs = torch.pi * 32.0 ** (torch.arange(n, dtype=torch.float64) / max(1, n - 1))
+    ys = (torch.arange(h, dtype=torch.float64) + 0.5) / h
+    xs = (torch.arange(w, dtype=torch.float64) + 0.5) / w
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    parts = []
+    for c in (yy.reshape(-1), xx.reshape(-1)):
+        ang = c[:, None] * freqs[None]
+        parts += [torch.sin(ang), torch.cos(ang)]
+    return torch.cat(parts, dim=1).to(device=device, dtype=dtype)

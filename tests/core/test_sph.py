@@ -100,3 +100,29 @@ def test_azimuth_angles_recover_a_tilted_circle():
     tilt = np.array([[1, 0, 0], [0, math.cos(0.4), -math.sin(0.4)], [0, math.sin(0.4), math.cos(0.4)]])
     ang = azimuth_angles(circle @ tilt.T)
     assert abs(circular_correlation(ang, bin_angles(np.repeat(np.arange(8), 3)))) > 0.99
+
+
+def test_grid_sincos_code_and_the_mapper_tells_mirrored_grids_apart():
+    from corrviz.core.heads import SphereMapper
+    from corrviz.core.sph import grid_sincos
+
+    code = grid_sincos(2, 3, 8)
+    assert code.shape == (6, 8)
+    # cell (row 1, col 2): y = 0.75, x = 5/6; first frequency pi -> sin(0.75 pi), first x channel sin(5 pi / 6)
+    assert code[5, 0].item() == pytest.approx(math.sin(0.75 * math.pi), abs=1e-6)
+    assert code[5, 4].item() == pytest.approx(math.sin(5 * math.pi / 6), abs=1e-6)
+    assert torch.allclose(grid_sincos(4, 4, 8)[0], grid_sincos(4, 4, 8)[0])
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 4, 4)
+    mirrored = x.flip(-1)
+    plain = SphereMapper(32, 4)
+    with torch.no_grad():
+        a, b = plain(x), plain(mirrored)
+        # no position code: the block is permutation-equivariant, so the mirrored grid maps to the mirrored map
+        assert torch.allclose(a.flip(-1), b, atol=1e-5)
+        pos = SphereMapper(32, 4, pos="sincos")
+        pos.load_state_dict(plain.state_dict())
+        c, d = pos(x), pos(mirrored)
+        assert not torch.allclose(c.flip(-1), d, atol=1e-3)
+    with pytest.raises(ValueError, match="position code"):
+        SphereMapper(32, 4, pos="learned")

@@ -51,7 +51,8 @@ def sph_specs(dim: int, n_categories: int, cfg_model: Any) -> list[dict]:
     return [{"type": "sphere_prototype", "channels": int(dim), "categories": int(n_categories),
              "heads": int(cfg_model.prototype_heads), "repeats": int(cfg_model.prototype_repeats),
              "tokens": int(cfg_model.prototype_tokens), "category_names": list(cfg_model.category_names)},
-            {"type": "sphere_mapper", "channels": int(dim), "heads": int(cfg_model.mapper_heads)}]
+            {"type": "sphere_mapper", "channels": int(dim), "heads": int(cfg_model.mapper_heads),
+             **({"pos": str(cfg_model.mapper_pos)} if str(cfg_model.mapper_pos) != "none" else {})}]
 
 
 class SPHModel(TrainModel):
@@ -121,7 +122,7 @@ class SPH(Method):
             "schedule": {"kind": "constant", "warmup_steps": 0},
             "train": {"steps": 4000, "batch_size": 64, "eval_every": 500, "save_last_every": 100},
             "model": {"backbone": "dinov2_vitb14", "weights": "", "pretrained": True, "resolution": 448,
-                      "layer": -1, "facet": "prenorm", "mapper_heads": 6, "prototype_heads": 6,
+                      "layer": -1, "facet": "prenorm", "mapper_heads": 6, "mapper_pos": "none", "prototype_heads": 6,
                       "prototype_repeats": 2, "prototype_tokens": 1, "category_names": []},
             "loss": {"w_rec": 1.0, "w_rd": 0.3, "w_o": 0.3, "w_vp": 0.1, "margin": 0.5,
                      "orientation_threshold": 0.7, "triplets": 32, "vp_reduction": "mean"},
@@ -157,6 +158,10 @@ class SPH(Method):
                                "(held-out instances are val / test)")
         if str(d.mask_fallback) not in ("none", "bbox"):
             raise CorrvizError(f"config key 'data.mask_fallback': {d.mask_fallback!r}; choose none or bbox")
+        if str(m.mapper_pos) not in ("none", "sincos"):
+            raise CorrvizError(f"config key 'model.mapper_pos': {m.mapper_pos!r}; choose none or sincos")
+        if str(m.mapper_pos) == "sincos" and (bb.embed_dim // 2) % 4:
+            raise CorrvizError(f"config key 'model.mapper_pos': sincos needs D/2 = {bb.embed_dim // 2} divisible by 4")
         if str(cfg.loss.vp_reduction) not in ("mean", "sum"):
             raise CorrvizError(f"config key 'loss.vp_reduction': {cfg.loss.vp_reduction!r}; choose mean or sum")
         dim = bb.embed_dim
