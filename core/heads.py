@@ -8,6 +8,9 @@ fully describes the architecture and no code is ever loaded from a file:
 ``conv``        one 3x3 convolution D -> D on the patch grid (MEF)
 ``projection``  a 1x1 convolution D -> out (linear projection of each cell)
 ``bottleneck``  DIY-SC adapter block: 1x1 C->C/4, 3x3 C/4->C/4, 1x1 ->C, GroupNorm(32), residual, ReLU
+``blocks``      trainable copies of chosen ViT blocks (3DPoV: the last 2), initialised from the backbone's
+``mlp``         per-cell MLP head with GELU, L2-normalised output (3DPoV: D -> 1024 -> 1024 -> 512 -> 256);
+                ``"apply": false`` in a spec keeps a grid module out of the output
 ``sphere_mapper`` SPH mapper f_S (method spec section 3): Linear D -> D/2, GELU, one transformer block
                 (D/2 dims, 6 heads, MLP ratio 4) over the image's cells, Linear -> 3, L2-normalise: a
                 unit sphere point per cell, used by the ``combined`` matcher
@@ -133,6 +136,77 @@ def _lora(backbone: Backbone, spec: dict) -> nn.Module:
                 tuple(spec.get("targets", ("q", "v"))))
 
 
+class TrainableBlocks(nn.Module):
+    """Trainable copies of chosen ViT blocks (3DPoV trains the last 2), initialised from the backbone's.
+
+    Like :class:`LoRA`, it never modifies the backbone: :meth:`view` returns a transient copy of the
+    module tree whose selected blocks are these copies. Parameter names (``blocks.<index>.<timm name>``)
+    are part of the checkpoint format.
+    """
+
+    def __init__(self, backbone: Backbone, blocks: list[int]) -> None:
+        super().__init__()
+        depth = backbone.config.depth
+        self.block_ids = sorted({b + depth if b < 0 else b for b in blocks})
+        if not self.block_ids or not all(0 <= b < depth for b in self.block_ids):
+            raise ValueError(f"trainable blocks {blocks} out of range for a backbone with {depth} blocks")
+        src = backbone.model.blocks  # type: ignore[attr-defined]
+        self.blocks = nn.ModuleDict({str(b): copy.deepcopy(src[b]) for b in self.block_ids})
+
+    def view(self, backbone: Backbone) -> Backbone:
+        out = _shallow(backbone)
+        model = _shallow(backbone.model)  # type: ignore[attr-defined]
+        blocks = _shallow(model.blocks)
+        for key, blk in self.blocks.items():
+            blocks[int(key)] = blk
+        model.blocks = blocks
+        out.model = model
+        return out
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:  # acts inside the backbone (see view)
+        return feats
+
+
+@register_head("blocks")
+def _blocks(backbone: Backbone, spec: dict) -> nn.Module:
+    if backbone.config.family != "vit":
+        raise ValueError(f"trainable blocks need a ViT backbone, {backbone.name} is {backbone.config.family}")
+    depth = backbone.config.depth
+    return TrainableBlocks(backbone, list(spec.get("blocks") or range(depth - int(spec.get("last_blocks", 2)), depth)))
+
+
+class MLPHead(nn.Module):
+    """Per-cell MLP on a feature grid: Linear layers with GELU between them, L2-normalised output.
+
+    3DPoV's projection head is D -> 1024 -> 1024 -> 512 -> 256 (method spec section 2).
+    """
+
+    def __init__(self, dim: int, hidden: Sequence[int], out: int, normalize: bool = True) -> None:
+        super().__init__()
+        sizes = [int(dim), *[int(h) for h in hidden], int(out)]
+        layers: list[nn.Module] = []
+        for k in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+            if k < len(sizes) - 2:
+                layers.append(nn.GELU())
+        self.mlp = nn.Sequential(*layers)
+        self.normalize = bool(normalize)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) -> (B, out, h, w); also accepts point features (..., D) -> (..., out)."""
+        grid = x.dim() == 4
+        y = self.mlp(x.permute(0, 2, 3, 1) if grid else x)
+        if self.normalize:
+            y = torch.nn.functional.normalize(y, dim=-1)
+        return y.permute(0, 3, 1, 2) if grid else y
+
+
+@register_head("mlp")
+def _mlp(backbone: Backbone, spec: dict) -> nn.Module:
+    return MLPHead(int(spec["channels"]), list(spec.get("hidden", [1024, 1024, 512])),
+                   int(spec.get("out_channels", 256)), bool(spec.get("normalize", True)))
+
+
 @register_head("conv")
 def _conv(backbone: Backbone, spec: dict) -> nn.Module:
     c = int(spec["channels"])
@@ -216,7 +290,14 @@ def build_head(backbone: Backbone, spec: dict) -> nn.Module:
     return HEADS[kind](backbone, spec)
 
 
-GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper")  # act on the tap's feature grid
+GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper", "mlp")  # act on the tap's feature grid
+VIEW_MODULES = ("lora", "blocks")  # act inside the backbone (through a transient view of it)
+
+
+def applied(spec: dict) -> bool:
+    """Whether a grid module is part of the output; ``"apply": false`` keeps a trained head out of it
+    (e.g. a 3DPoV run matching on the backbone features rather than on its projection head)."""
+    return bool(spec.get("apply", True))
 KINDS = ("features", "sphere_mapper", "grid_matcher")  # what a checkpoint's output is (header field ``kind``)
 
 
@@ -307,8 +388,12 @@ class AdaptedBackbone(Backbone):
     def feature_dim(self, layer: int | None = None, facet: str | None = None) -> int:
         dim = self.inner.feature_dim(layer, facet)
         for spec in self.specs:
+            if not applied(spec):
+                continue
             if spec["type"] in ("conv", "projection", "bottleneck"):
                 dim = int(spec.get("out_channels", dim if spec["type"] == "conv" else 768))
+            elif spec["type"] == "mlp":
+                dim = int(spec.get("out_channels", 256))
             elif spec["type"] == "sphere_mapper":
                 dim = 3
         return dim
@@ -319,10 +404,10 @@ class AdaptedBackbone(Backbone):
         return bool(self.specs) and self.specs[-1]["type"] == "sphere_mapper"
 
     def base_view(self) -> Backbone:
-        """The backbone with this model's LoRA updates applied (the inner backbone when there are none)."""
+        """The backbone with this model's LoRA updates / trainable blocks applied (else the inner backbone)."""
         view = self.inner
         for spec, head in zip(self.specs, self.heads, strict=True):
-            if spec["type"] == "lora":
+            if spec["type"] in VIEW_MODULES:
                 view = head.view(view)
         return view
 
@@ -331,7 +416,7 @@ class AdaptedBackbone(Backbone):
         layer, facet = self.resolve_tap(layer, facet)
         x = self.base_view().forward_features(images, layer, facet)
         for spec, head in zip(self.specs, self.heads, strict=True):
-            if spec["type"] in GRID_MODULES:
+            if spec["type"] in GRID_MODULES and applied(spec):
                 x = head(x)
         return x
 

@@ -64,6 +64,15 @@ class TrainModel(nn.Module):
             if p.requires_grad:
                 yield name, p
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimiser groups ``{"params": [...], "lr_scale": s}`` (default: one group at the full lr)."""
+        return [{"params": [p for _, p in self.trainable_parameters()], "lr_scale": 1.0}]
+
+    def ema_target(self) -> dict[str, torch.Tensor] | None:
+        """Tensors (keyed like :meth:`trainable_parameters`) that the trainer's EMA (``train.ema``)
+        writes into, e.g. a teacher's parameters; None = the EMA keeps its own copy."""
+        return None
+
 
 class TrainData:
     """Index-addressable training data: ``sample(index, rng)`` builds one item deterministically.

@@ -19,11 +19,16 @@ from .config import ConfigError
 SCHEDULES = ("cosine", "onecycle", "constant")
 
 
-def build_optimizer(params: Iterable[nn.Parameter], cfg) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[nn.Parameter] | Iterable[dict], cfg) -> torch.optim.Optimizer:
+    """AdamW over ``params``: parameters, or parameter groups ``{"params": [...], "lr_scale": s}``
+    (a group's learning rate is ``s`` x the scheduled lr, e.g. 3DPoV's backbone blocks at lr / 10)."""
     o = cfg.optim
     if o.name != "adamw":
         raise ConfigError(f"config key 'optim.name': unknown optimiser {o.name!r}; corrviz-train supports adamw")
     params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{"params": list(g["params"]), "lr_scale": float(g.get("lr_scale", 1.0))} for g in params]
+        params = [g for g in params if g["params"]]
     if not params:
         raise ConfigError("the method's model has no trainable parameters")
     betas = tuple(float(b) for b in o.betas)
@@ -61,20 +66,39 @@ def lr_factor(step: int, cfg) -> float:
 def set_lr(opt: torch.optim.Optimizer, step: int, cfg) -> float:
     lr = float(cfg.optim.lr) * lr_factor(step, cfg)
     for g in opt.param_groups:
-        g["lr"] = lr
+        g["lr"] = lr * float(g.get("lr_scale", 1.0))
     return lr
 
 
 class EMA:
     """Exponential moving average of named parameters: ``shadow = m * shadow + (1 - m) * param``.
 
-    A trainer feature: methods that need a teacher (3DPoV) read :attr:`shadow` or copy it into a
-    module with :meth:`copy_to`; it is saved with the trainer state and restored on resume.
+    A trainer feature: methods that need a teacher (3DPoV) hand the trainer their teacher's tensors
+    (:meth:`~corrviz.training.method.TrainModel.ema_target`, keyed by the trainable parameter names);
+    the shadow then IS those tensors (initialised from the student, updated in place after every
+    step), so the teacher module always holds the EMA without a copy. Otherwise the shadow is a
+    private copy (read :attr:`shadow` or :meth:`copy_to` a module). Saved with the trainer state and
+    restored on resume.
     """
 
-    def __init__(self, named: Iterable[tuple[str, nn.Parameter]], momentum: float) -> None:
+    def __init__(self, named: Iterable[tuple[str, nn.Parameter]], momentum: float,
+                 target: dict[str, torch.Tensor] | None = None) -> None:
         self.momentum = float(momentum)
-        self.shadow = {n: p.detach().clone() for n, p in named}
+        named = list(named)
+        if target is None:
+            self.shadow = {n: p.detach().clone() for n, p in named}
+            return
+        missing = sorted({n for n, _ in named} ^ set(target))
+        if missing:
+            raise ValueError(f"EMA target tensors do not match the trainable parameters: {', '.join(missing[:5])}")
+        self.shadow = {}
+        with torch.no_grad():
+            for n, p in named:
+                t = target[n]
+                if t.shape != p.shape:
+                    raise ValueError(f"EMA target {n}: shape {tuple(t.shape)} != parameter {tuple(p.shape)}")
+                t.copy_(p.detach())
+                self.shadow[n] = t
 
     @torch.no_grad()
     def update(self, named: Iterable[tuple[str, nn.Parameter]]) -> None:

@@ -181,8 +181,8 @@ def _train(method: Method, cfg: Any, resume_dir: Path | None, world: dist_.World
     sampler = ResumableSampler(len(data), int(cfg.run.seed))
     named = list(model.trainable_parameters())
     params = [p for _, p in named]
-    opt = build_optimizer(params, cfg)
-    ema = EMA(named, float(t.ema)) if float(t.ema) > 0 else None
+    opt = build_optimizer(model.param_groups(), cfg)
+    ema = EMA(named, float(t.ema), target=model.ema_target()) if float(t.ema) > 0 else None
     step, best, best_step = 0, None, None
     if resume_dir is not None:
         folder = (resume_dir / "checkpoints" / "last").resolve()

@@ -11,7 +11,9 @@ rotation is at most ``max_rotation_deg``; in each pair ``n_points`` object pixel
 occluded points excluded, as the paper does). A prediction is searched over the object cells of
 view B (its mask), error = ||x2 - x2_pred|| / min(W, H). APE is the mean error and PCDP@delta the
 fraction below delta, pooled over every point of every pair and object (the paper's sums), and per
-object. An oracle scores APE 0 and PCDP 1.
+object. An oracle scores APE 0 and PCDP 1. Rows with ``viewpoint`` small / medium / large / xlarge
+pool the points of pairs whose relative camera rotation is 0-30 / 30-60 / 60-90 / 90-120 degrees
+(``--max-rotation 120`` to fill them all); ``viewpoint`` "all" rows pool every pair.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ import numpy as np
 from ..errors import CorrvizError, DatasetError
 from ..io import file_sha1
 from ..matching import match_points
-from ..metrics.multiview import PCDP_DELTAS, MultiviewScores, normalised_errors, scores_from_errors
+from ..metrics.multiview import (
+    PCDP_DELTAS,
+    VIEWPOINT_BINS,
+    MultiviewScores,
+    normalised_errors,
+    scores_by_viewpoint,
+    scores_from_errors,
+)
 from ..progress import Progress
 from ..settings import cache_dir
 from ..transforms import mask_to_grid
@@ -83,6 +92,7 @@ class MultiviewRun:
     outcomes: list[ObjectOutcome] = field(default_factory=list)
     errors: list[np.ndarray] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    rotations: list[np.ndarray] = field(default_factory=list)  # per point: its pair's relative rotation (deg)
 
 
 def _rendered(mesh_path: Path, s: MultiviewSettings) -> Any:
@@ -161,7 +171,7 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
             run.skipped.append(Skip(src.name, f"no view pair within {s.max_rotation_deg} degrees", "runtime"))
             continue
         picks = rng.choice(len(candidates), size=min(s.n_pairs, len(candidates)), replace=False)
-        obj_errors = []
+        obj_errors, obj_rot = [], []
         for k in sorted(picks):
             a, b = candidates[k]
             va, vb = vs.views[a], vs.views[b]
@@ -174,6 +184,7 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
                 fa, fb = store.get(va.rgb), store.get(vb.rgb)
                 pred = _predict(matcher, fa, fb, px, gt, mask_to_grid(vb.mask, fb.transform, threshold=0.25))
                 obj_errors.append(normalised_errors(pred, gt, (vb.width, vb.height)))
+                obj_rot.append(np.full(len(px), vs.relative_rotation_deg(a, b)))
             if progress is not None:
                 progress.step()
         errs = np.concatenate(obj_errors) if obj_errors else np.zeros(0)
@@ -181,9 +192,26 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
         out = ObjectOutcome(src.name, len(picks), sc.n_points, sc.ape, sc.pcdp)
         run.outcomes.append(out)
         run.errors.append(errs)
+        run.rotations.append(np.concatenate(obj_rot) if obj_rot else np.zeros(0))
         if on_result is not None:
             on_result(out)
     return run
+
+
+def viewpoint_rows(run: MultiviewRun, s: MultiviewSettings) -> list[dict[str, Any]]:
+    """APE / PCDP pooled per viewpoint bin of the pairs' relative rotation (``viewpoint`` = bin name)."""
+    if not run.errors or len(run.rotations) != len(run.errors):
+        return []
+    bins = scores_by_viewpoint(np.concatenate(run.errors), np.concatenate(run.rotations), s.deltas)
+    rows = []
+    for name, lo, hi in VIEWPOINT_BINS:
+        if name not in bins:
+            continue
+        b, norm, agg = bins[name], "min(W,H)", f"mean over points, pairs rotated {lo:g}-{hi:g} deg"
+        rows.append(row("ape", b.ape, norm=norm, aggregation=agg, viewpoint=name, n_keypoints=b.n_points))
+        rows += [row("pcdp", b.pcdp[float(d)], alpha=d, norm=norm, aggregation=agg, viewpoint=name,
+                     n_keypoints=b.n_points) for d in s.deltas]
+    return rows
 
 
 def multiview_rows(run: MultiviewRun, s: MultiviewSettings) -> list[dict[str, Any]]:
@@ -194,6 +222,7 @@ def multiview_rows(run: MultiviewRun, s: MultiviewSettings) -> list[dict[str, An
                 n_keypoints=sc.n_points)]
     rows += [row("pcdp", sc.pcdp[float(d)], alpha=d, norm="min(W,H)", aggregation="mean over points",
                  n_pairs=n_pairs, n_keypoints=sc.n_points) for d in s.deltas]
+    rows += viewpoint_rows(run, s)
     for o in run.outcomes:
         rows.append(row("ape", o.ape, norm="min(W,H)", aggregation="object", category=o.name, n_pairs=o.n_pairs,
                         n_keypoints=o.n_points))

@@ -26,6 +26,29 @@ from ..errors import InputMismatchError
 
 PCDP_DELTAS: tuple[float, ...] = (0.05, 0.1, 0.2)
 
+# Viewpoint bins of a view pair's relative camera rotation (degrees, [lo, hi)); 3DPoV is judged per
+# bin (SPair's small / medium / large viewpoint variation). Pairs beyond 120 degrees fall in no bin.
+VIEWPOINT_BINS: tuple[tuple[str, float, float], ...] = (
+    ("small", 0.0, 30.0), ("medium", 30.0, 60.0), ("large", 60.0, 90.0), ("xlarge", 90.0, 120.0))
+
+
+def viewpoint_bin(rotation_deg: float, bins: Sequence[tuple[str, float, float]] = VIEWPOINT_BINS) -> str | None:
+    """Name of the bin holding a relative rotation (lo <= r < hi; the last bin includes its upper edge)."""
+    for k, (name, lo, hi) in enumerate(bins):
+        if lo <= rotation_deg < hi or (k == len(bins) - 1 and rotation_deg == hi):
+            return name
+    return None
+
+
+def scores_by_viewpoint(errors: np.ndarray, rotation_deg: np.ndarray, deltas: Sequence[float] = PCDP_DELTAS,
+                        bins: Sequence[tuple[str, float, float]] = VIEWPOINT_BINS) -> dict[str, MultiviewScores]:
+    """APE / PCDP of the points of each viewpoint bin (points carry their pair's rotation); empty bins left out."""
+    e, r = _np(errors).reshape(-1), _np(rotation_deg).reshape(-1)
+    if e.shape != r.shape:
+        raise InputMismatchError(f"errors {e.shape} and rotations {r.shape} must have the same length")
+    names = np.array([viewpoint_bin(float(x), bins) or "" for x in r])
+    return {name: scores_from_errors(e[names == name], deltas) for name, _, _ in bins if np.any(names == name)}
+
 
 def _np(x: Any, dtype: Any = np.float64) -> np.ndarray:
     if hasattr(x, "detach"):

@@ -2,3 +2,4 @@
 
 from . import mef  # noqa: F401
 from . import sph  # noqa: F401
+from . import pov  # noqa: F401

@@ -205,7 +205,7 @@ class MEF(Method):
                                "raise eval.n_views or eval.max_rotation_deg")
         out: dict[str, float] = {}
         for r in multiview_rows(run, s):
-            if r["category"] != "all":
+            if r["category"] != "all" or r.get("viewpoint", "all") != "all":
                 continue
             out["ape" if r["metric"] == "ape" else f"pcdp@{r['alpha']:g}"] = float(r["value"])
         return out
