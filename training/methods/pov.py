@@ -134,7 +134,7 @@ class Pov(Method):
             "optim": {"lr": 1.0e-6, "weight_decay": 1.0e-5, "clip_grad": 1.0, "backbone_lr_scale": 0.1},
             "schedule": {"kind": "cosine", "warmup_steps": 0},
             "train": {"steps": 10000, "batch_size": 8, "ema": 0.99, "eval_every": 1000, "best_metric": "pcdp@0.05"},
-            "model": {"backbone": "dinov2_vitb14_reg", "weights": "", "pretrained": True, "resolution": 224,
+            "model": {"backbone": "dinov2_vitb14_reg4", "weights": "", "pretrained": True, "resolution": 224,
                       "layer": -1, "facet": "norm", "trainable_blocks": 2, "head": [1024, 1024, 512],
                       "out_dim": 256, "match_on": "head"},
             "loss": {"student_steepness": 20.0, "teacher_steepness": 3.0, "network": "odd_even"},
