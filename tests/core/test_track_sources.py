@@ -106,3 +106,22 @@ def test_viewpoint_bins():
     assert set(s) == {"small", "medium", "large"}
     assert s["small"].pcdp[0.05] == 0.5 and s["medium"].pcdp[0.05] == 1.0 and s["large"].n_points == 2
     assert s["large"].ape == pytest.approx(0.155)
+
+
+def test_flow_badja_script_on_a_few_frames(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = root.parent / "shared" / "data" / "BADJA"
+    if not (data / "joint_annotations" / "horsejump-high.json").exists():
+        pytest.skip(f"BADJA annotations not found at {data}")
+    spec = importlib.util.spec_from_file_location("flow_tracks_badja", root / "scripts" / "flow_tracks_badja.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--data", str(data), "--max-frames", "6", "--trackers", "lk"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = out[2].split()
+    assert row[0] == "lk" and row[1] == "6"
+    held, total = int(row[5]), int(row[7])
+    assert 0 < held <= total and float(row[2]) < 10.0  # held joints stay within a few pixels
