@@ -24,7 +24,7 @@ from .eval_state import (
     headline,
     outcome_score,
     table_rows,
-    task_of,
+    task_spec,
 )
 from .widgets.eval_panel import EvalRequestValues
 
@@ -95,7 +95,7 @@ class EvalMixin:
         panel.set_result("", [], [])
         panel.set_progress(0, 0, "opening the dataset")
         panel.set_running(True)
-        task, bench = task_of(v.benchmark), v.benchmark
+        bench = v.benchmark
 
         def job(p):
             check_evaluable(bench, v.data_root)
@@ -107,7 +107,7 @@ class EvalMixin:
         self.runner.submit("eval", job, on_result=self._on_eval_done, on_error=self._on_eval_error,
                            on_progress=panel.set_progress,
                            on_cancelled=lambda: s.finish_evaluation("cancelled", message="cancelled by the user"),
-                           on_partial=lambda outcome: s.add_eval_outcome(outcome, outcome_score(task, bench, outcome)))
+                           on_partial=lambda outcome: s.add_eval_outcome(outcome, outcome_score(bench, outcome)))
         return True
 
     def cancel_evaluation(self) -> None:
@@ -147,7 +147,7 @@ class EvalMixin:
         if run.state == "done":
             r = run.result
             label, value = headline(r)
-            scale, unit = (1, "") if r.task == "multiview" else (100, " %")
+            scale, unit = (100, " %") if task_spec(r.benchmark).percent else (1, "")
             panel.set_result(f"{label} = {value * scale:.2f}{unit}   (n = {r.protocol.get('subset_size')}, "
                              f"skipped {r.n_skipped})", *table_rows(r))
             panel.set_status(f"{run.benchmark} done: {run.message}. Save the JSON, CSV and plots with "

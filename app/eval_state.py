@@ -7,24 +7,31 @@ exactly the headline number of the finished run:
 * keypoints: correct keypoints at PCK@0.1 / keypoints (the per-keypoint PCK@0.1 of the
   benchmark's own normalisation),
 * tracking: the clip's main metric (average Jaccard, or PCK@0.2 for BADJA) / 1 (mean over clips),
-* multiview: APE x points / points (APE over all points).
+* multiview: APE x points / points (APE over all points),
+* pose: queries within ADD(-S) 0.1 d / queries.
+
+The per-task parts (score, title, headline, table layout) come from the one task registry,
+:mod:`corrviz.core.evaluate.tasks`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from corrviz.core.session import EvalRun
 
-RUNNING_ALPHA = 0.1
-# The PCK normalisation each keypoint benchmark reports first (its loader's threshold_norm).
-PRIMARY_NORM = {"pfpascal": "img"}
-TRACK_METRICS = ("badja_pck", "average_jaccard", "delta_avg", "occlusion_accuracy")
+if TYPE_CHECKING:  # pragma: no cover  (corrviz.core.evaluate imports torch: loaded when first used)
+    from corrviz.core.evaluate.tasks import TaskSpec
 
+
+def get_task(name: str) -> TaskSpec:
+    from corrviz.core.evaluate.tasks import get_task as lookup
+
+    return lookup(name)
 
 @dataclass
 class EvalSeries:
@@ -38,38 +45,24 @@ class EvalSeries:
     percent: bool = True
 
 
-def primary_norm(benchmark: str) -> str:
-    return PRIMARY_NORM.get(benchmark, "bbox")
+def task_spec(benchmark: str) -> TaskSpec:
+    """The benchmark's task (the one registry, :mod:`corrviz.core.evaluate.tasks`)."""
+    from corrviz.core.evaluate import get_benchmark
 
-
-def metric_title(task: str, benchmark: str, outcome: Any = None) -> str:
-    if task == "keypoints":
-        return f"PCK@{RUNNING_ALPHA} ({primary_norm(benchmark)}, per keypoint)"
-    if task == "multiview":
-        return "APE (fraction of min(W, H); lower is better)"
-    return _track_metric(outcome).replace("_", " ") if outcome is not None else "tracking metric"
-
-
-def _track_metric(outcome: Any) -> str:
-    metrics = getattr(outcome, "metrics", {}) or {}
-    return next((m for m in TRACK_METRICS if m in metrics), next(iter(metrics), "metric"))
-
-
-def outcome_score(task: str, benchmark: str, outcome: Any) -> tuple[str, float, float]:
-    """One outcome of :func:`corrviz.core.evaluate.evaluate`'s ``on_result`` as (item, num, den)."""
-    if task == "keypoints":
-        e = outcome.errors
-        return str(e.pair_id), float(e.n_correct(RUNNING_ALPHA, primary_norm(benchmark))), float(e.n_keypoints)
-    if task == "multiview":
-        return str(outcome.name), float(outcome.ape) * outcome.n_points, float(outcome.n_points)
-    v = float(outcome.metrics.get(_track_metric(outcome), math.nan))
-    return str(outcome.clip_id), (v if math.isfinite(v) else 0.0), (1.0 if math.isfinite(v) else 0.0)
+    return get_task(get_benchmark(benchmark).task)
 
 
 def task_of(benchmark: str) -> str:
-    from corrviz.core.evaluate import get_benchmark
+    return task_spec(benchmark).name
 
-    return get_benchmark(benchmark).task
+
+def metric_title(benchmark: str, outcome: Any = None) -> str:
+    return task_spec(benchmark).running_title(benchmark, outcome)
+
+
+def outcome_score(benchmark: str, outcome: Any) -> tuple[str, float, float]:
+    """One outcome of :func:`corrviz.core.evaluate.evaluate`'s ``on_result`` as (item, num, den)."""
+    return task_spec(benchmark).score(benchmark, outcome)
 
 
 def check_evaluable(benchmark: str, data_root: str) -> None:
@@ -79,7 +72,8 @@ def check_evaluable(benchmark: str, data_root: str) -> None:
     from corrviz.core.evaluate import get_benchmark, open_dataset
 
     bench = get_benchmark(benchmark)
-    if bench.task == "multiview":
+    task = get_task(bench.task)
+    if not task.reads_dataset:
         return  # 'default' objects or meshes: the runner checks its own sources
     ds = open_dataset(bench, data_root)
     if not ds.records():
@@ -88,7 +82,7 @@ def check_evaluable(benchmark: str, data_root: str) -> None:
                f"; expected the {bench.folder} layout there or in a '{bench.folder}' subfolder "
                "(is this another dataset's folder?)")
         raise DatasetError(f"{bench.name}: nothing to evaluate in {data_root}: no {bench.dataset} "
-                           f"{'clips' if bench.task == 'tracking' else 'pairs'} found{why}")
+                           f"{task.items} found{why}")
 
 
 def check_evaluated(result: Any, data_root: str) -> None:
@@ -103,51 +97,44 @@ def check_evaluated(result: Any, data_root: str) -> None:
 
 
 def eval_series(run: EvalRun) -> EvalSeries:
-    task = task_of(run.benchmark)
-    title = metric_title(task, run.benchmark, run.outcomes[0] if run.outcomes else None)
+    task = task_spec(run.benchmark)
+    title = metric_title(run.benchmark, run.outcomes[0] if run.outcomes else None)
     if not run.scores:
         empty = np.zeros(0)
-        return EvalSeries(title, empty, empty, empty, [], task != "multiview")
+        return EvalSeries(title, empty, empty, empty, [], task.percent)
     num = np.array([s[1] for s in run.scores])
     den = np.array([s[2] for s in run.scores])
     with np.errstate(invalid="ignore", divide="ignore"):
         item = np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
         running = np.cumsum(num) / np.maximum(np.cumsum(den), 1e-12)
     return EvalSeries(title, np.arange(1, len(num) + 1, dtype=float), item, running,
-                      [s[0] for s in run.scores], task != "multiview")
+                      [s[0] for s in run.scores], task.percent)
 
 
 def headline(result: Any) -> tuple[str, float]:
     """The finished run's main number (the one the running curve ends at) and its label."""
-    if result.task == "keypoints":
-        norm = result.protocol.get("threshold_norm") or "bbox"
-        return (f"PCK@{RUNNING_ALPHA} ({norm}, per keypoint)",
-                result.value("pck", RUNNING_ALPHA, norm=norm, aggregation="per_keypoint"))
-    if result.task == "multiview":
-        return "APE (min(W,H))", result.value("ape", aggregation="mean over points")
-    names = [r["metric"] for r in result.rows if r["aggregation"] == "mean over clips"]
-    name = next((m for m in TRACK_METRICS if m in names), names[0] if names else "")
-    return name.replace("_", " "), result.value(name, aggregation="mean over clips") if name else math.nan
+    return get_task(result.task).headline(result)
 
 
 def table_rows(result: Any) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the final table: the summary numbers (category "all"), in percent."""
-    if result.task == "keypoints":
-        header = ["metric", "norm", "alpha", "per keypoint", "per image", "macro"]
+    """Header and rows of the final table: the summary numbers (category "all"), in percent unless the
+    task shows a metric in its own units."""
+    task = get_task(result.task)
+    summary = [r for r in result.rows if r["category"] == "all" and r.get("viewpoint", "all") == "all"]
+    if task.table_columns:
+        header = ["metric", "norm", "alpha", *(a.replace("_", " ") for a in task.table_columns)]
         rows: list[list[str]] = []
-        keys = sorted({(r["metric"], r["norm"], r["alpha"]) for r in result.rows
-                       if r["category"] == "all" and r["viewpoint"] == "all"},
+        keys = sorted({(r["metric"], r["norm"], r["alpha"]) for r in summary},
                       key=lambda k: (k[0] != "pck", str(k[1]), k[2] or 0.0))
         for metric, norm, alpha in keys:
-            vals = {r["aggregation"]: r["value"] for r in result.rows if r["category"] == "all"
-                    and r["viewpoint"] == "all" and (r["metric"], r["norm"], r["alpha"]) == (metric, norm, alpha)}
+            vals = {r["aggregation"]: r["value"] for r in summary if (r["metric"], r["norm"], r["alpha"]) == (metric, norm, alpha)}
             rows.append([metric.upper(), str(norm), f"{alpha:g}" if alpha is not None else "",
-                         *(_pct(vals.get(a)) for a in ("per_keypoint", "per_image", "macro"))])
+                         *(_pct(vals.get(a)) for a in task.table_columns)])
         return header, rows
     header = ["metric", "norm", "alpha", "value", "items"]
     rows = [[r["metric"], str(r["norm"]), "" if r["alpha"] is None else f"{r['alpha']:g}",
-             _fmt(r["metric"], r["value"]), str(r["n_pairs"] or "")]
-            for r in result.rows if r["category"] == "all"]
+             _fmt(r["value"], r["metric"] in task.raw_metrics), str(r["n_pairs"] or "")]
+            for r in summary]
     return header, rows
 
 
@@ -155,7 +142,7 @@ def _pct(v: float | None) -> str:
     return "" if v is None or not math.isfinite(v) else f"{100 * v:.2f}"
 
 
-def _fmt(metric: str, v: float) -> str:
+def _fmt(v: float, raw: bool) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
-    return f"{v:.4f}" if metric == "ape" else f"{100 * v:.2f}"
+    return f"{v:.4f}" if raw else f"{100 * v:.2f}"

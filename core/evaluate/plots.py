@@ -156,17 +156,9 @@ def object_figure(result: EvalResult) -> Figure | None:
 
 def save_plots(result: EvalResult, out_dir: Path, tag: str) -> dict[str, Path]:
     """Write every plot that applies as ``{tag}_{kind}.png`` and ``.svg``."""
-    if result.task == "tracking":
-        figs = {"clips": clip_figure(result)}
-    elif result.task == "multiview":
-        figs = {"objects": object_figure(result)}
-    elif result.task == "pose":
-        from .pose_report import pose_figures
+    from .tasks import get_task
 
-        figs = pose_figures(result)
-    else:
-        figs = {"categories": category_figure(result), "viewpoints": viewpoint_figure(result),
-                "pck_vs_alpha": curve_figure(result)}
+    figs = get_task(result.task).plots(result)
     out: dict[str, Path] = {}
     for kind, fig in figs.items():
         if fig is None:

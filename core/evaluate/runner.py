@@ -37,6 +37,7 @@ from .spec import (
     extractor_protocol,
     matcher_protocol,
 )
+from .tasks import get_task
 from .tracking import run_clips
 
 EVAL_ALPHAS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.15, 0.2)
@@ -49,7 +50,7 @@ class Benchmark:
 
     name: str
     dataset: str
-    task: str  # "keypoints" | "tracking"
+    task: str  # a task of corrviz.core.evaluate.tasks.TASKS (keypoints, tracking, multiview, pose)
     folder: str  # folder name under a shared data root
     full_size: int | None  # size of the standard evaluation set (for the subset-size note)
     default_options: tuple[tuple[str, Any], ...] = ()
@@ -136,89 +137,163 @@ def evaluate(benchmark: str, data_root: str | Path, extractor: ExtractorSpec | F
     ``multiview``: sampling settings of the ``multiview`` benchmark (views, pairs, points per pair).
     ``pose``: a :class:`~corrviz.core.evaluate.pose.PoseSettings` for the ``pose`` benchmark.
     """
-    t_start = time.perf_counter()
-    bench = get_benchmark(benchmark)
-    m = as_matcher(matcher)
+    call = RunCall(get_benchmark(benchmark), data_root, extractor, as_matcher(matcher), limit, progress, on_result,
+                   alphas, norms, kap, kap_alphas, dataset_options, cache_root, use_cache, memory_entries, query_mode,
+                   sphere, multiview, pose, time.perf_counter())
+    task, m = get_task(call.bench.task), call.matcher
     if isinstance(m, MatcherSpec) and m.method == "combined" and sphere is None:
         raise DatasetError("the combined matcher needs sphere maps: pass sphere= (e.g. a checkpoint whose "
                            "head maps features to the sphere); use nn, mnn or soft-argmax otherwise")
-    if bench.task == "tracking" and isinstance(m, MatcherSpec) and m.method not in ("nn", "soft-argmax"):
-        raise InputMismatchError(f"tracking supports the nn and soft-argmax matchers, not {m.method!r}")
+    if task.matchers is not None and isinstance(m, MatcherSpec) and m.method not in task.matchers:
+        raise InputMismatchError(f"{task.name} supports the {' and '.join(task.matchers)} matchers, not {m.method!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    if bench.task == "multiview":
-        return _evaluate_multiview(bench, data_root, extractor, m, limit, progress, on_result,
-                                   multiview or MultiviewSettings(), cache_root, use_cache, memory_entries, t_start)
-    if bench.task == "pose":
-        from .pose import PoseSettings
-        from .pose_report import evaluate_pose
+    return task.run(call)
 
-        return evaluate_pose(bench, data_root, extractor, m, limit, progress, on_result, pose or PoseSettings(),
-                             cache_root, use_cache, memory_entries, t_start)
-    ds = open_dataset(bench, data_root, dataset_options)
+
+@dataclass
+class RunCall:
+    """The arguments of one :func:`evaluate` call, handed to the task's pipeline (:mod:`.tasks`)."""
+
+    bench: Benchmark
+    data_root: str | Path
+    extractor: ExtractorSpec | FeatureExtractor | str
+    matcher: Any
+    limit: int | None
+    progress: Progress | None
+    on_result: Callable[[Any], None] | None
+    alphas: Sequence[float]
+    norms: Sequence[str] | None
+    kap: bool | None
+    kap_alphas: Sequence[float]
+    dataset_options: dict[str, Any] | None
+    cache_root: str | Path | None
+    use_cache: bool
+    memory_entries: int
+    query_mode: str
+    sphere: ExtractorSpec | FeatureExtractor | None
+    multiview: MultiviewSettings | None
+    pose: Any
+    t_start: float
+
+
+def run_multiview_task(c: RunCall) -> EvalResult:
+    return _evaluate_multiview(c.bench, c.data_root, c.extractor, c.matcher, c.limit, c.progress, c.on_result,
+                               c.multiview or MultiviewSettings(), c.cache_root, c.use_cache, c.memory_entries,
+                               c.t_start)
+
+
+def run_pose_task(c: RunCall) -> EvalResult:
+    from .pose import PoseSettings
+    from .pose_report import evaluate_pose
+
+    return evaluate_pose(c.bench, c.data_root, c.extractor, c.matcher, c.limit, c.progress, c.on_result,
+                         c.pose or PoseSettings(), c.cache_root, c.use_cache, c.memory_entries, c.t_start)
+
+
+@dataclass
+class DatasetRun:
+    """What a dataset-backed pipeline (keypoints, tracking) works on."""
+
+    call: RunCall
+    ds: BaseDataset[Any]
+    records: list[Any]
+    store: FeatureStore
+    sphere_store: FeatureStore | None
+    result: EvalResult
+    skipped: list[Skip]
+
+
+def _run_dataset(c: RunCall, pipeline: Callable[[DatasetRun], int]) -> EvalResult:
+    """Open the dataset, build the extractor and its store, run ``pipeline`` (-> items done), finish the result."""
+    bench = c.bench
+    ds = open_dataset(bench, c.data_root, c.dataset_options)
     records = ds.records()
     n_available = len(records)
     if not records:  # before any model is built or feature extracted
         raise DatasetError(nothing_evaluable(bench.name, ds.root, [Skip(i.item_id, i.reason, "loader")
-                                                                   for i in ds.incomplete()], dataset_options))
-    if limit is not None:
-        records = records[:limit]
+                                                                   for i in ds.incomplete()], c.dataset_options))
+    if c.limit is not None:
+        records = records[:c.limit]
     skipped: list[Skip] = [Skip(i.item_id, i.reason, "loader") for i in ds.incomplete()]
-    ex, _ = _extractor(extractor)
+    ex, _ = _extractor(c.extractor)
     n_extract_before = ex.extractions
-    store = FeatureStore(ex, cache_root, memory_entries, use_disk=use_cache)
+    store = FeatureStore(ex, c.cache_root, c.memory_entries, use_disk=c.use_cache)
     sphere_store = None
-    if sphere is not None:
-        sphere_ex, _ = _extractor(sphere)
-        sphere_store = FeatureStore(sphere_ex, cache_root, memory_entries, use_disk=use_cache)
-
-    proto = _protocol(bench, ds, ex, store.setting["weights_digest"], m, n_available, limit, len(records), query_mode)
+    if c.sphere is not None:
+        sphere_ex, _ = _extractor(c.sphere)
+        sphere_store = FeatureStore(sphere_ex, c.cache_root, c.memory_entries, use_disk=c.use_cache)
+    proto = _protocol(bench, ds, ex, store.setting["weights_digest"], c.matcher, n_available, c.limit, len(records))
     result = EvalResult(bench.name, bench.task, proto)
     t_eval = time.perf_counter()
-    if bench.task == "keypoints":
-        with_kap = bench.kap_default if kap is None else kap
-        krun = run_pairs(records, store, m, with_kap=with_kap, kap_alphas=tuple(kap_alphas),
-                         sphere_store=sphere_store, progress=progress, on_result=on_result)
-        skipped += krun.skipped
-        pairs = [o.errors for o in krun.outcomes]
-        use_norms = list(norms) if norms is not None else _norms(pairs, ds)
-        result.rows = pck_rows(pairs, alphas, use_norms)
-        if krun.kap:
-            result.rows += kap_rows(krun.kap, krun.kap_pairs)
-        if bench.name == "synthetic-spair":
-            from .synthetic_spair import synthetic_spair_rows
-
-            result.rows += synthetic_spair_rows(records, krun)
-        result.curves = {n: {"alpha": list(CURVE_ALPHAS),
-                             **{agg: pck_curve(pairs, CURVE_ALPHAS, n, agg).tolist()  # type: ignore[arg-type]
-                                for agg in ("per_keypoint", "per_image", "macro")}}
-                         for n in use_norms} if pairs else {}
-        result.items = [o.to_dict() for o in krun.outcomes]
-        proto.update(norms=use_norms, alphas=list(alphas), kap_pairs=krun.kap_pairs,
-                     kap_alphas=list(kap_alphas) if krun.kap else [],
-                     kap_definition="min-max over the pair's maps; positive = max within alpha*bbox of the "
-                                    "ground truth, negatives = max outside / global max when hidden; "
-                                    "sklearn AP per category, mean over categories",
-                     n_evaluated=len(krun.outcomes), n_keypoints=int(sum(p.n_keypoints for p in pairs)),
-                     mnn_rejected=int(sum(o.n_rejected for o in krun.outcomes)))
-        n_done = len(krun.outcomes)
-    else:
-        trun = run_clips(records, store, m, query_mode=query_mode, progress=progress, on_result=on_result)
-        skipped += trun.skipped
-        result.items = [o.to_dict() for o in trun.outcomes]
-        result.rows = _tracking_rows(trun.outcomes)
-        proto.update(n_evaluated=len(trun.outcomes), n_queries=int(sum(o.n_queries for o in trun.outcomes)))
-        n_done = len(trun.outcomes)
+    run = DatasetRun(c, ds, records, store, sphere_store, result, skipped)
+    n_done = pipeline(run)
     if n_done == 0:
         raise DatasetError(nothing_evaluable(bench.name, ds.root, skipped))
     result.skipped = [s.to_dict() for s in skipped]
     proto["n_skipped"] = len(skipped)
     proto["skipped_reasons"] = _reason_counts(skipped)
-    elapsed = time.perf_counter() - t_start
+    elapsed = time.perf_counter() - c.t_start
     result.stats = {"seconds_total": elapsed, "seconds_evaluation": time.perf_counter() - t_eval,
                     "items_per_second": n_done / max(time.perf_counter() - t_eval, 1e-9),
                     "extractions": ex.extractions - n_extract_before, **describe_cache(store)}
     return result
+
+
+def _keypoint_pipeline(r: DatasetRun) -> int:
+    c, result, proto = r.call, r.result, r.result.protocol
+    first = r.records[0]
+    proto["threshold_norm"] = getattr(first, "threshold_norm", None)
+    with_kap = c.bench.kap_default if c.kap is None else c.kap
+    krun = run_pairs(r.records, r.store, c.matcher, with_kap=with_kap, kap_alphas=tuple(c.kap_alphas),
+                     sphere_store=r.sphere_store, progress=c.progress, on_result=c.on_result)
+    r.skipped += krun.skipped
+    pairs = [o.errors for o in krun.outcomes]
+    use_norms = list(c.norms) if c.norms is not None else _norms(pairs, r.ds)
+    result.rows = pck_rows(pairs, c.alphas, use_norms)
+    if krun.kap:
+        result.rows += kap_rows(krun.kap, krun.kap_pairs)
+    if c.bench.name == "synthetic-spair":
+        from .synthetic_spair import synthetic_spair_rows
+
+        result.rows += synthetic_spair_rows(r.records, krun)
+    result.curves = {n: {"alpha": list(CURVE_ALPHAS),
+                         **{agg: pck_curve(pairs, CURVE_ALPHAS, n, agg).tolist()  # type: ignore[arg-type]
+                            for agg in ("per_keypoint", "per_image", "macro")}}
+                     for n in use_norms} if pairs else {}
+    result.items = [o.to_dict() for o in krun.outcomes]
+    proto.update(norms=use_norms, alphas=list(c.alphas), kap_pairs=krun.kap_pairs,
+                 kap_alphas=list(c.kap_alphas) if krun.kap else [],
+                 kap_definition="min-max over the pair's maps; positive = max within alpha*bbox of the "
+                                "ground truth, negatives = max outside / global max when hidden; "
+                                "sklearn AP per category, mean over categories",
+                 n_evaluated=len(krun.outcomes), n_keypoints=int(sum(p.n_keypoints for p in pairs)),
+                 mnn_rejected=int(sum(o.n_rejected for o in krun.outcomes)))
+    return len(krun.outcomes)
+
+
+def _tracking_pipeline(r: DatasetRun) -> int:
+    c, result, proto = r.call, r.result, r.result.protocol
+    proto["threshold_norm"] = getattr(r.records[0], "threshold", None)
+    proto["query_mode"] = c.query_mode
+    proto["tracking"] = ("nearest neighbour from the query frame into every frame, soft-argmax within "
+                         "track_radius_px of the argmax (image pixels), occluded when the peak cosine "
+                         "similarity < occlusion_threshold")
+    trun = run_clips(r.records, r.store, c.matcher, query_mode=c.query_mode, progress=c.progress,
+                     on_result=c.on_result)
+    r.skipped += trun.skipped
+    result.items = [o.to_dict() for o in trun.outcomes]
+    result.rows = _tracking_rows(trun.outcomes)
+    proto.update(n_evaluated=len(trun.outcomes), n_queries=int(sum(o.n_queries for o in trun.outcomes)))
+    return len(trun.outcomes)
+
+
+def run_keypoints(c: RunCall) -> EvalResult:
+    return _run_dataset(c, _keypoint_pipeline)
+
+
+def run_tracking(c: RunCall) -> EvalResult:
+    return _run_dataset(c, _tracking_pipeline)
 
 
 def _evaluate_multiview(bench: Benchmark, data_root: str | Path, extractor: ExtractorSpec | FeatureExtractor | str,
@@ -327,14 +402,14 @@ def _tracking_rows(outcomes: list[Any]) -> list[dict[str, Any]]:
 
 
 def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, digest: str, matcher: Any,
-              n_available: int, limit: int | None, n_used: int, query_mode: str) -> dict[str, Any]:
+              n_available: int, limit: int | None, n_used: int) -> dict[str, Any]:
+    """The protocol's common part; each task's pipeline adds its own (threshold, query mode, ...)."""
     first = ds.records()[0] if len(ds) else None
     proto: dict[str, Any] = {
         "benchmark": bench.name, "task": bench.task, "dataset": ds.summary(), "data_root": str(ds.root),
         **extractor_protocol(ex, digest),
         "matcher": matcher_protocol(matcher),
-        "threshold_norm": getattr(first, "threshold_norm", None) if bench.task == "keypoints" else (
-            getattr(first, "threshold", None)),
+        "threshold_norm": None,
         "bbox_source": getattr(first, "bbox_source", None),
         "aggregations": {"per_keypoint": "pool keypoints per category, categories weighted by keypoint count",
                          "per_image": "mean of per-pair accuracy, categories weighted by pair count",
@@ -346,9 +421,4 @@ def _protocol(bench: Benchmark, ds: BaseDataset[Any], ex: FeatureExtractor, dige
         "corrviz_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    if bench.task == "tracking":
-        proto["query_mode"] = query_mode
-        proto["tracking"] = ("nearest neighbour from the query frame into every frame, soft-argmax within "
-                             "track_radius_px of the argmax (image pixels), occluded when the peak cosine "
-                             "similarity < occlusion_threshold")
     return proto

@@ -21,7 +21,7 @@ def test_running_pck_equals_pooled_result():
     run = EvalRun("pfwillow", "/d", "nn")
     for p in pairs:
         o = PairOutcome(p, np.zeros((p.n_keypoints, 2)))
-        run.scores.append(outcome_score("keypoints", "pfwillow", o))
+        run.scores.append(outcome_score("pfwillow", o))
         run.outcomes.append(o)
     s = eval_series(run)
     result = EvalResult("pfwillow", "keypoints", {"threshold_norm": "bbox"}, pck_rows(pairs, (0.05, 0.1), ["bbox"]))
@@ -35,7 +35,7 @@ def test_running_pck_equals_pooled_result():
 def test_tracking_scores_use_the_clip_metric():
     outs = [ClipOutcome(f"c{k}", 3, 10, {"average_jaccard": v, "delta_avg": 0.5}, "first")
             for k, v in enumerate((0.2, float("nan"), 0.6))]
-    run = EvalRun("tapvid_davis", "/d", "nn", scores=[outcome_score("tracking", "tapvid_davis", o) for o in outs],
+    run = EvalRun("tapvid_davis", "/d", "nn", scores=[outcome_score("tapvid_davis", o) for o in outs],
                   outcomes=outs)
     s = eval_series(run)
     assert s.running[-1] == pytest.approx(0.4) and "average jaccard" in s.title
