@@ -27,7 +27,11 @@ def _cli(*args: str) -> list[str]:
 def test_list_shows_methods_and_configs(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("mef ") and "mef_vit_tiny_cpu.yaml" in out and "mef_paper.yaml" in out
+    starts = [line.split()[0] for line in out.splitlines() if line and not line[0].isspace()]
+    from corrviz.training.method import list_methods
+
+    assert starts == sorted(list_methods()) and "mef" in starts  # one line per method, then its configs
+    assert "mef_vit_tiny_cpu.yaml" in out and "mef_paper.yaml" in out
 
 
 @pytest.mark.parametrize("args, message", [

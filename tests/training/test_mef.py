@@ -149,3 +149,34 @@ def test_shipped_cpu_config_is_ready(monkeypatch):
     monkeypatch.setenv("CORRVIZ_WEIGHTS", os.fspath(Path("/nonexistent")))
     with pytest.raises(Exception, match="pretrained vit_tiny_patch16_224 weights"):
         prepare("mef", CONFIG_DIR / "mef_vit_tiny_cpu.yaml")
+
+
+def test_draw_without_queries_is_resampled_deterministically(tiny_config):
+    # shifts up to a full image width push view A or B out of frame in most draws of pair 1
+    cfg = _cfg(tiny_config, "data.aug.affine_p=1.0", "data.aug.shift=1.0", "data.aug.jitter_p=0.0")
+    data = MEFData(cfg)
+    assert len(data._draw(1, np.random.default_rng(0))["q_xy"]) == 0  # the built case: first draw has none
+    item = data.sample(1, np.random.default_rng(0))
+    assert len(item["q_xy"]) > 0
+    # the same generator state gives the same item (resume replays it bit-exactly) ...
+    again = data.sample(1, np.random.default_rng(0))
+    for key in item:
+        assert torch.equal(item[key], again[key])
+    # ... and it is the first draw with a query of the stream: pair 1 again, then other pairs from the rng
+    rng, index = np.random.default_rng(0), 1
+    for attempt in range(16):
+        want = data._draw(index, rng)
+        if len(want["q_xy"]):
+            break
+        if attempt >= 3:
+            index = int(rng.integers(len(data)))
+    assert attempt > 0 and torch.equal(want["images"], item["images"]) and torch.equal(want["q_xy"], item["q_xy"])
+
+
+def test_min_queries_and_broken_data_are_reported(tiny_config):
+    cfg = _cfg(tiny_config, "data.min_queries=20")  # first draws of these items: 0, 3, 24, 26, 41
+    data = MEFData(cfg)
+    assert all(len(data.sample(k, np.random.default_rng(k))["q_xy"]) >= 20 for k in range(0, len(data), 7))
+    cfg = _cfg(tiny_config, "data.min_queries=100000")
+    with pytest.raises(DatasetError, match="16 draws in a row had fewer than 100000 queries"):
+        MEFData(cfg).sample(0, np.random.default_rng(0))

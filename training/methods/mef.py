@@ -122,7 +122,7 @@ class MEF(Method):
             "loss": {"temperature": 0.01, "pos_radius": 5.0e-3, "neg_radius": 0.1},
             "data": {"root": "", "objects": ["box", "cylinder", "cone", "capsule", "sphere", "wedge", "chair", "car"],
                      "seed_start": 1000, "seeds": 4, "n_views": 42, "render_resolution": 512,
-                     "max_rotation_deg": 120.0, "points_per_view": 3000,
+                     "max_rotation_deg": 120.0, "points_per_view": 3000, "min_queries": 1,
                      "aug": {"affine_p": 0.5, "shift": 0.25, "scale": 0.25, "rotate_deg": 45.0, "jitter_p": 0.8,
                              "brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.05}},
             "eval": {"objects": ["mug", "torus", "chair", "car"], "seed": VAL_SEED, "n_views": 42,

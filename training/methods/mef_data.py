@@ -45,6 +45,8 @@ HELD_OUT_CATEGORIES = ("mug", "table", "torus", "bowl")
 TRAIN_SEED_MIN = 1000
 VAL_SEED = 500
 _EMPTY = np.zeros((0, 0), np.float32)
+MAX_DRAWS = 16        # draws of one item before the data is declared broken
+SAME_PAIR_DRAWS = 4   # draws of the requested pair (new points and augmentation) before other pairs
 
 
 def check_training_objects(objects: list[tuple[str, int]], where: str) -> None:
@@ -209,6 +211,21 @@ class MEFData(TrainData):
         return img * (mask > 0.5), affine
 
     def sample(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """Item ``index``; drawn again (same pair first, then other pairs, all from ``rng``) while it has
+        fewer than ``data.min_queries`` queries, e.g. when augmentation moved the co-visible part out of frame."""
+        need = max(1, int(self.cfg.data.min_queries))
+        for attempt in range(MAX_DRAWS):
+            item = self._draw(index, rng)
+            if len(item["q_xy"]) >= need:
+                return item
+            if attempt + 1 >= SAME_PAIR_DRAWS:  # this pair rarely sees itself: another pair, from the same rng
+                index = int(rng.integers(len(self.items)))
+        o, a, b = self.items[index]
+        raise DatasetError(f"MEF data: {MAX_DRAWS} draws in a row had fewer than {need} queries (last: "
+                           f"{self.view_sets[o].name} views {a}, {b}); lower data.min_queries or "
+                           "data.max_rotation_deg, or check the renders")
+
+    def _draw(self, index: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         d = self.cfg.data
         o, a, b = self.items[index]
         vs = self.view_sets[o]
