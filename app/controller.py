@@ -35,6 +35,7 @@ from .controller_features import FeatureMixin
 from .controller_figure import FigureMixin
 from .controller_media import MESH_SUFFIXES, MediaMixin
 from .controller_pose import PoseContext, PoseController
+from .controller_training import attach_training
 from .demo import demo_images
 from .main_window import TAB_2D, MainWindow
 from .registry_info import available_devices, backbone_entries, probe_weights
@@ -78,6 +79,7 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self._init_figure()
         self.pose = PoseController(PoseContext(self.session, self.runner, self.report_error, self.window.show_status),
                                    self.window.pose_view)
+        self.training, self.compare = attach_training(self)  # Training and Compare tabs
         self._restore_layout()
         self.window.set_recent(self._recent())
 
@@ -320,5 +322,6 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
     def shutdown(self) -> None:
         self.settings.update(window_geometry=bytes(self.window.saveGeometry().toBase64()).decode(),
                              window_state=bytes(self.window.saveState().toBase64()).decode())
+        self.training.shutdown()  # a running training run is cancelled cleanly (its last checkpoint is kept)
         self.runner.shutdown()
         self._close_media()

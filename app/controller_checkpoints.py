@@ -39,6 +39,8 @@ class CheckpointMixin:
         p.sigAlphaChanged.connect(s.set_sphere_alpha)
         p.sigWeightsFile.connect(self.ask_weights_file)
         p.sigWeightsFolder.connect(self.ask_weights_folder)
+        p.sigCheckpointPicked.connect(self.load_trained_checkpoint)
+        p.set_trained_checkpoints(self._trained_items())
         s.sigSphereChanged.connect(self._on_sphere)
         p.set_alpha(s.sphere_alpha)
 
@@ -133,6 +135,43 @@ class CheckpointMixin:
             return False
         self.session.set_options(replace(o, checkpoint=str(path)))
         panel.set_checkpoint_info(f"{Path(path).name} ({meta.get('method', '?')})")
+        return True
+
+    # -- checkpoints of training runs (the Training tab) ---------------------------------------------
+    def _trained_items(self) -> list[tuple[str, str]]:
+        value = self.settings.value("trained_checkpoints", [])
+        rows = [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+        items = [tuple(r.split("\t", 1)) for r in rows if "\t" in r]
+        return [(label, path) for label, path in items if Path(path).is_file()]
+
+    def add_trained_checkpoint(self, path: str, label: str) -> None:
+        """A training run's checkpoint appears first in the picker's list of trained checkpoints."""
+        items = [(label, str(path))] + [it for it in self._trained_items() if it[1] != str(path)]
+        self.settings.set_value("trained_checkpoints", [f"{lb}\t{pt}" for lb, pt in items[:20]])
+        self.window.options.set_trained_checkpoints(items[:20])
+
+    def load_trained_checkpoint(self, path: str) -> bool:
+        """Use a trained checkpoint at the backbone, layer, facet and resolution it was trained for."""
+        from corrviz.core.checkpoint import read_checkpoint_metadata
+
+        if not path:
+            return False
+        try:
+            meta = read_checkpoint_metadata(path)
+        except CorrvizError as exc:
+            self.report_error(exc, "Checkpoint not usable")
+            return False
+        modules = [str(m.get("type")) for m in meta.get("modules", [])]
+        if modules and modules[-1] == "sphere_mapper":
+            return self.set_checkpoint(path)  # explains that it belongs under 'Sphere mapper'
+        feature, o = meta.get("feature") or {}, self.session.options
+        if meta.get("backbone") != o.backbone:
+            self.drop_sphere_for_backbone(str(meta.get("backbone")))
+        self.session.set_options(replace(  # one change: one extraction
+            o, backbone=str(meta.get("backbone", o.backbone)), layer=feature.get("layer", o.layer),
+            facet=feature.get("facet", o.facet), resolution=feature.get("resolution", o.resolution), checkpoint=path))
+        self.window.options.set_checkpoint_info(f"{Path(path).parent.name}/{Path(path).name} "
+                                                f"({meta.get('method', '?')})")
         return True
 
     # -- sphere mapper ------------------------------------------------------------------------------

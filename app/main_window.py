@@ -22,14 +22,16 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from .compare_view import CompareView
 from .pose_view import PoseView
+from .training_panel import TrainingPanel
 from .widgets.eval_panel import EvalPanel
 from .widgets.layers import LayerList
 from .widgets.options_panel import OptionsPanel
 from .widgets.pair_view import PairView
 from .widgets.video_view import VideoView
 
-TAB_2D, TAB_3D, TAB_VIDEO, TAB_EVAL, TAB_POSE = 0, 1, 2, 3, 4
+TAB_2D, TAB_3D, TAB_VIDEO, TAB_EVAL, TAB_POSE, TAB_TRAIN, TAB_COMPARE = 0, 1, 2, 3, 4, 5, 6
 
 
 class MainWindow(QMainWindow):
@@ -64,6 +66,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.eval_panel, "Evaluation")
         self.pose_view = PoseView()  # Pose mode of the mesh view (app/controller_pose.py)
         self.tabs.addTab(self.pose_view, "Pose")
+        self.training_panel = TrainingPanel()  # finetuning runs (corrviz-train in a child process)
+        self.tabs.addTab(self.training_panel, "Training")
+        self.compare_view = CompareView()  # two backbones / checkpoints side by side; before / after
+        self.tabs.addTab(self.compare_view, "Compare")
         self.setCentralWidget(self.tabs)
 
         self.options = OptionsPanel()
@@ -135,7 +141,7 @@ class MainWindow(QMainWindow):
         delete.setShortcuts([QKeySequence(QKeySequence.StandardKey.Delete), QKeySequence("Backspace")])
         self._action(em, "Deselect point", self.sigDeselect.emit, "Esc")
         vm = self.menuBar().addMenu("&View")
-        for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation", "Pose")):
+        for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation", "Pose", "Training", "Compare")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
         vm.addAction(self.dock.toggleViewAction())
         vm.addAction(self.layers_dock.toggleViewAction())

@@ -71,6 +71,7 @@ class OptionsPanel(QWidget):
     sigAlphaChanged = pyqtSignal(float)
     sigWeightsFile = pyqtSignal()  # choose a weights file for the current backbone
     sigWeightsFolder = pyqtSignal()  # set the weights folder (the settings object)
+    sigCheckpointPicked = pyqtSignal(str)  # a checkpoint from the list of trained ones (Training tab)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +131,13 @@ class OptionsPanel(QWidget):
 
         ck, self.checkpoint_browse, self.checkpoint_clear, self.checkpoint_info = self._picker_group(
             "Finetuned checkpoint", "none (plain backbone)")
+        self.checkpoint_trained = QComboBox()  # checkpoints of runs from the Training tab, newest first
+        self.checkpoint_trained.setPlaceholderText("trained checkpoints (Training tab)…")
+        self.checkpoint_trained.setToolTip("load a checkpoint of a training run, at the backbone, layer, facet "
+                                           "and resolution it was trained for")
+        self.checkpoint_trained.activated.connect(
+            lambda i: self.sigCheckpointPicked.emit(str(self.checkpoint_trained.itemData(i) or "")))
+        ck.layout().addWidget(self.checkpoint_trained)
         outer.addWidget(ck)
         sph, self.sphere_browse, self.sphere_clear, self.sphere_info = self._picker_group(
             "Sphere mapper", "none (combined matcher off; 3D sphere is a placeholder)",
@@ -265,6 +273,19 @@ class OptionsPanel(QWidget):
     def set_dense(self, on: bool) -> None:
         with QSignalBlocker(self.dense):
             self.dense.setChecked(on)
+
+    def set_trained_checkpoints(self, items: list[tuple[str, str]]) -> None:
+        """(label, path) of trained checkpoints, newest first; picking one emits ``sigCheckpointPicked``."""
+        with QSignalBlocker(self.checkpoint_trained):
+            self.checkpoint_trained.clear()
+            for label, path in items:
+                self.checkpoint_trained.addItem(label, path)
+                self.checkpoint_trained.setItemData(self.checkpoint_trained.count() - 1, path,
+                                                    Qt.ItemDataRole.ToolTipRole)
+            self.checkpoint_trained.setCurrentIndex(-1)
+
+    def trained_checkpoints(self) -> list[str]:
+        return [str(self.checkpoint_trained.itemData(i)) for i in range(self.checkpoint_trained.count())]
 
     def set_checkpoint_info(self, text: str, ok: bool = True) -> None:
         self.checkpoint_info.setText(text)
