@@ -92,6 +92,26 @@ def _shallow(module: nn.Module) -> nn.Module:
     return clone
 
 
+def _block_ids(blocks: list[int], depth: int, what: str) -> list[int]:
+    """Block indices (negative ones count from the end), sorted, unique, checked against ``depth``."""
+    ids = sorted({b + depth if b < 0 else b for b in blocks})
+    if not ids or not all(0 <= b < depth for b in ids):
+        raise ValueError(f"{what} blocks {blocks} out of range for a backbone with {depth} blocks")
+    return ids
+
+
+def _with_blocks(backbone: Backbone, replaced: dict[int, nn.Module]) -> Backbone:
+    """A transient copy of ``backbone`` whose ViT blocks ``replaced`` are swapped; the rest is shared."""
+    out = _shallow(backbone)
+    model = _shallow(backbone.model)  # type: ignore[attr-defined]
+    blocks = _shallow(model.blocks)
+    for index, blk in replaced.items():
+        blocks[index] = blk
+    model.blocks = blocks
+    out.model = model
+    return out
+
+
 class LoRA(nn.Module):
     """LoRA factors for blocks of a ViT backbone. Never modifies the backbone it was built for.
 
@@ -102,25 +122,20 @@ class LoRA(nn.Module):
 
     def __init__(self, dim: int, depth: int, blocks: list[int], rank: int, targets: tuple[str, ...]) -> None:
         super().__init__()
-        self.block_ids = sorted({b + depth if b < 0 else b for b in blocks})
-        if not self.block_ids or not all(0 <= b < depth for b in self.block_ids):
-            raise ValueError(f"LoRA blocks {blocks} out of range for a backbone with {depth} blocks")
+        self.block_ids = _block_ids(blocks, depth, "LoRA")
         self.adapters = nn.ModuleDict({str(b): LoRAQKV(dim, rank, targets) for b in self.block_ids})
 
     def view(self, backbone: Backbone) -> Backbone:
         """A copy of ``backbone`` that applies these LoRA updates (base tensors shared, not copied)."""
-        out = _shallow(backbone)
-        model = _shallow(backbone.model)  # type: ignore[attr-defined]
-        blocks = _shallow(model.blocks)
+        src = backbone.model.blocks  # type: ignore[attr-defined]
+        replaced: dict[int, nn.Module] = {}
         for key, adapter in self.adapters.items():
-            blk = _shallow(blocks[int(key)])
+            blk = _shallow(src[int(key)])
             attn = _shallow(blk.attn)
             attn.qkv = _QKVWithLoRA(attn.qkv, adapter)  # on top of any LoRA an earlier view added
             blk.attn = attn
-            blocks[int(key)] = blk
-        model.blocks = blocks
-        out.model = model
-        return out
+            replaced[int(key)] = blk
+        return _with_blocks(backbone, replaced)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:  # acts inside the backbone (see view)
         return feats
@@ -147,21 +162,12 @@ class TrainableBlocks(nn.Module):
     def __init__(self, backbone: Backbone, blocks: list[int]) -> None:
         super().__init__()
         depth = backbone.config.depth
-        self.block_ids = sorted({b + depth if b < 0 else b for b in blocks})
-        if not self.block_ids or not all(0 <= b < depth for b in self.block_ids):
-            raise ValueError(f"trainable blocks {blocks} out of range for a backbone with {depth} blocks")
+        self.block_ids = _block_ids(blocks, depth, "trainable")
         src = backbone.model.blocks  # type: ignore[attr-defined]
         self.blocks = nn.ModuleDict({str(b): copy.deepcopy(src[b]) for b in self.block_ids})
 
     def view(self, backbone: Backbone) -> Backbone:
-        out = _shallow(backbone)
-        model = _shallow(backbone.model)  # type: ignore[attr-defined]
-        blocks = _shallow(model.blocks)
-        for key, blk in self.blocks.items():
-            blocks[int(key)] = blk
-        model.blocks = blocks
-        out.model = model
-        return out
+        return _with_blocks(backbone, {int(key): blk for key, blk in self.blocks.items()})
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:  # acts inside the backbone (see view)
         return feats
