@@ -14,7 +14,6 @@ import numpy as np
 from corrviz.core.errors import Cancelled, CorrvizError, MeshError
 from corrviz.core.session import extract_maps
 from corrviz.core.session_3d import load_mesh_arrays, sphere_points
-from corrviz.core.sph import mapper_label
 
 from .render_state import highlight_cells
 
@@ -103,6 +102,8 @@ class MediaMixin:
             self.view3d.set_sphere_points(None, None, None, "Sphere maps and features are on different grids; "
                                           "the placeholder is shown.")
             return
+        from corrviz.core.sph import mapper_label  # imports torch: not at window start
+
         note = (f"{mapper_label(s.sphere_checkpoint)}: sphere points of {sum(len(c) for c in f.cells3d)} cells, "
                 "coloured by the joint PCA of the features.")
         self.view3d.set_sphere_points(sphere_points(maps, f.cells3d), f.colors3d, f.cells3d, note)
