@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
 from .compare_view import CompareView
 from .pose_view import PoseView
 from .training_panel import TrainingPanel
+from .widgets import scroll_contents
 from .widgets.eval_panel import EvalPanel
 from .widgets.layers import LayerList
 from .widgets.options_panel import OptionsPanel
@@ -70,6 +71,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.training_panel, "Training")
         self.compare_view = CompareView()  # two backbones / checkpoints side by side; before / after
         self.tabs.addTab(self.compare_view, "Compare")
+        for page in (self.pose_view, self.training_panel, self.compare_view):
+            scroll_contents(page)  # their rows of controls must not widen the window past a laptop screen
         self.setCentralWidget(self.tabs)
 
         self.options = OptionsPanel()
