@@ -304,9 +304,7 @@ def applied(spec: dict) -> bool:
     """Whether a grid module is part of the output; ``"apply": false`` keeps a trained head out of it
     (e.g. a 3DPoV run matching on the backbone features rather than on its projection head)."""
     return bool(spec.get("apply", True))
-
-
-KINDS = ("features", "sphere_mapper")  # what a checkpoint's output is (header field ``kind``)
+KINDS = ("features", "sphere_mapper", "grid_matcher")  # what a checkpoint's output is (header field ``kind``)
 
 
 def _resolved(backbone: Backbone, feature: dict | None) -> tuple[int, str] | None:
@@ -371,7 +369,10 @@ class AdaptedBackbone(Backbone):
 
     @property
     def kind(self) -> str:
-        """``sphere_mapper`` when the output is a sphere point per cell, else ``features``."""
+        """``sphere_mapper`` when the output is a sphere point per cell, ``grid_matcher`` for a dense
+        grid matcher (:mod:`corrviz.core.grid_matcher`), else ``features``."""
+        if any(s["type"] == "grid_matcher" for s in self.specs):
+            return "grid_matcher"
         return "sphere_mapper" if self.is_sphere_mapper else "features"
 
     # ------------------------------------------------------------------ taps
@@ -436,3 +437,6 @@ class AdaptedBackbone(Backbone):
         if not hasattr(view, "forward_taps"):
             raise ValueError(f"{self.name}: several taps from one forward need a ViT backbone")
         return view.forward_taps(images, taps)  # type: ignore[attr-defined]
+
+
+from . import grid_matcher as _grid_matcher  # noqa: E402,F401 - registers the "grid_matcher" module type

@@ -308,3 +308,30 @@ def render_canvas_torch(images: torch.Tensor, t: CanvasTransform) -> torch.Tenso
         ox, oy = int(t.ox), int(t.oy)
         out = F.pad(content, (ox, t.canvas_w - t.content_w - ox, oy, t.canvas_h - t.content_h - oy))
     return out[0] if single else out
+
+
+# ---------------------------------------------------------------------- dense sampling grids ---
+def grid_to_pixels(grid: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """``grid_sample`` coordinates (..., 2) in [-1, 1] of a ``width x height`` image -> pixels (x, y).
+
+    Convention (``align_corners=False``): -1 and 1 are the OUTER EDGES of the image, so pixel
+    column ``j`` (centre ``x = j + 0.5``) sits at ``g = (2 j + 1) / W - 1``; ``x = (g + 1) W / 2``.
+    The one grid <-> pixel conversion of corrviz's dense grid matcher (its losses, metrics and
+    point read-out); :func:`pixels_to_grid` is the inverse.
+    """
+    scale = grid.new_tensor([width / 2.0, height / 2.0])
+    return (grid + 1.0) * scale
+
+
+def pixels_to_grid(xy: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Inverse of :func:`grid_to_pixels`: pixels (x, y) (..., 2) -> ``grid_sample`` coordinates."""
+    scale = xy.new_tensor([2.0 / width, 2.0 / height])
+    return xy * scale - 1.0
+
+
+def identity_grid(height: int, width: int, device: torch.device | str | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(H, W, 2) grid of every pixel centre in its own image: ``grid_sample`` with it is the identity."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=device) + 0.5,
+                            torch.arange(width, dtype=dtype, device=device) + 0.5, indexing="ij")
+    return pixels_to_grid(torch.stack([xs, ys], dim=-1), width, height)

@@ -92,7 +92,45 @@ def prepare(method_name: str, config: str | Path | None = None, overrides: Seque
         raise ConfigError("train.steps and train.batch_size must be at least 1")
     lr_factor(0, cfg)  # validates schedule.kind
     method.validate(cfg)
+    if str(cfg.init.checkpoint) and resume_dir is None:
+        init_checkpoint_file(str(cfg.init.checkpoint), method.name)  # readable, right method: before any work
     return method, cfg, resume_dir
+
+
+def init_checkpoint_file(where: str, method: str | None = None) -> Path:
+    """The module file named by ``init.checkpoint``: a checkpoint file, or a run folder's best (else last)."""
+    p = Path(where)
+    if p.is_dir():
+        for which in ("best", "last"):
+            if (p / "checkpoints" / which / "model.safetensors").exists():
+                p = (p / "checkpoints" / which / "model.safetensors").resolve()
+                break
+        else:
+            raise CheckpointError(f"config key 'init.checkpoint': {where} is a folder without checkpoints/best or "
+                                  "checkpoints/last")
+    try:
+        _, meta = read_checkpoint(p)  # missing / unreadable / not corrviz: CheckpointError naming the file
+    except CheckpointError as exc:
+        raise CheckpointError(f"config key 'init.checkpoint': {exc}") from None
+    if method is not None and meta.get("method") not in (None, "", method):
+        raise CheckpointError(f"config key 'init.checkpoint': {p} is a {meta.get('method')!r} checkpoint, "
+                              f"not {method!r}")
+    return p
+
+
+def load_init_checkpoint(model: TrainModel, where: str) -> Path:
+    """Start ``model``'s trainable modules from a checkpoint (same backbone and module specs required)."""
+    p = init_checkpoint_file(where)
+    tensors, meta = read_checkpoint(p)
+    adapted = model.adapted
+    if meta.get("backbone") != adapted.name or list(meta.get("modules", [])) != adapted.specs:
+        raise CheckpointError(f"config key 'init.checkpoint': {p} holds {meta.get('backbone')} modules "
+                              f"{meta.get('modules')}, this run builds {adapted.name} modules {adapted.specs}")
+    try:
+        adapted.load_trainable_state_dict(tensors)
+    except ValueError as exc:
+        raise CheckpointError(f"config key 'init.checkpoint': {p}: {exc}") from None
+    return p
 
 
 @contextlib.contextmanager
@@ -173,6 +211,8 @@ def _train(method: Method, cfg: Any, resume_dir: Path | None, world: dist_.World
         torch.use_deterministic_algorithms(True, warn_only=True)
     _seed_everything(int(cfg.run.seed))
     model: TrainModel = method.build_model(cfg, dev)
+    if str(cfg.init.checkpoint) and resume_dir is None:
+        load_init_checkpoint(model, str(cfg.init.checkpoint))  # a resumed run restores its own modules below
     if world.distributed and not world.is_main:
         torch.distributed.barrier()  # rank 0 renders / caches the data first; the others then read it
     data = method.build_data(cfg)

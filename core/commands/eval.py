@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corrviz-eval", description=doc_summary(__doc__))
     p.add_argument("benchmark", nargs="?", metavar="BENCHMARK",
                    help="one of: " + ", ".join(f"{k} ({b.description})" for k, b in BENCHMARKS.items())
-                   + "; or downstream (pose + BADJA tracking + PF-WILLOW transfer in one table)")
+                   + "; or downstream (pose + BADJA tracking + PF-WILLOW transfer in one table); or dense-grid "
+                   "(a grid matcher checkpoint on rendered pairs: EPE, PCDP, confidence AUC, synthetic dense)")
     p.add_argument("--data", help="dataset root (or a folder holding it, e.g. PF-WILLOW/)")
     add_feature_args(p)
     p.add_argument("--matcher", default="nn", choices=("nn", "mnn", "soft-argmax", "combined"))
@@ -182,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
 
         check_feature_args(args)
         return run_downstream_command(args, _pose_settings(args))
+    if args.benchmark == "dense-grid":
+        from ..evaluate.dense_grid_cli import run_dense_grid_command
+
+        check_feature_args(args)
+        return run_dense_grid_command(args)
     missing = [name for name, value in (("BENCHMARK", args.benchmark), ("--data", args.data),
                                         ("--backbone", args.backbone)) if not value]
     if missing:

@@ -21,7 +21,14 @@ from corrviz.app.controller_training import (
     read_config_value,
     set_config_value,
 )
-from corrviz.app.run_monitor import MetricsTail, RunSeries, format_duration, list_runs, progress_text, run_status
+from corrviz.app.run_monitor import (
+    MetricsTail,
+    RunSeries,
+    format_duration,
+    list_runs,
+    progress_text,
+    run_status,
+)
 from corrviz.app.train_process import TrainProcess
 
 TINY = {"model.backbone": "test_dinov2_tiny", "model.pretrained": False, "model.resolution": 56,

@@ -1,5 +1,8 @@
 """Built-in training methods (each registers itself with :func:`corrviz.training.method.register_method`)."""
 
-from . import mef  # noqa: F401
-from . import sph  # noqa: F401
-from . import pov  # noqa: F401
+from . import (
+    mef,  # noqa: F401
+    pov,  # noqa: F401
+    sph,  # noqa: F401
+    vggt_sc,  # noqa: F401
+)
