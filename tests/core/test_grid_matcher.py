@@ -195,6 +195,9 @@ def test_identity_matcher_scores_the_no_motion_error_and_the_cli_writes_it(tiny,
     from corrviz.core.synthetic import make_object
 
     bb, model = tiny
+    with torch.no_grad():  # the untrained state (the shared fixture may have been perturbed by another test)
+        model.heads[0].head.head[-1].weight.zero_()
+        model.heads[0].head.head[-1].bias.zero_()
     vs = render_views(make_object("mug", 0), n_views=12, resolution=56)
     s = DenseGridSettings(n_pairs=2, n_points=40, max_rotation_deg=90.0)
     run = run_dense_grid([vs], model.eval(), s, None, None, 56)
