@@ -27,6 +27,7 @@ from ..grid_matcher import DenseFlow, predict_flow, warp_by_grid
 from ..metrics.multiview import PCDP_DELTAS, normalised_errors
 from ..progress import Progress
 from ..transforms import pixels_to_grid
+from .multiview import pick_view_pairs, sample_visible_points
 
 
 def confidence_auc(confidence: np.ndarray, correct: np.ndarray) -> float:
@@ -121,19 +122,10 @@ def run_dense_grid(view_sets: list, model, s: DenseGridSettings, baseline: Calla
         progress.start(len(view_sets) * s.n_pairs, "dense grid pairs")
     for vs in view_sets:
         rng = np.random.default_rng(s.seed)
-        candidates = vs.view_pairs(s.max_rotation_deg)
-        if not candidates:
-            continue
-        picks = rng.choice(len(candidates), size=min(s.n_pairs, len(candidates)), replace=False)
-        for k in sorted(picks):
-            a, b = candidates[k]
+        for a, b in pick_view_pairs(vs, s.max_rotation_deg, s.n_pairs, rng):
             va, vb = vs.views[a], vs.views[b]
-            px = va.foreground_pixels()
-            gt, valid = vs.correspondence(a, b, px)
-            px, gt = px[valid], gt[valid]
+            px, gt = sample_visible_points(vs, a, b, s.n_points, rng)
             if len(px):
-                sel = rng.choice(len(px), size=min(s.n_points, len(px)), replace=False)
-                px, gt = px[sel], gt[sel]
                 flow: DenseFlow = predict_flow(model, va.rgb, vb.rgb, resolution)
                 pred, conf = flow.match(px)
                 run.errors.append(normalised_errors(pred, gt, (vb.width, vb.height)))

@@ -154,6 +154,27 @@ def _predict(matcher: Any, fa: Any, fb: Any, pts: np.ndarray, gt: np.ndarray, tr
                         matcher.beta, trg_mask=trg_mask).trg_xy
 
 
+
+def pick_view_pairs(vs, max_rotation_deg: float, n_pairs: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Up to ``n_pairs`` ordered view pairs within ``max_rotation_deg``, drawn without replacement (in index order)."""
+    candidates = vs.view_pairs(max_rotation_deg)
+    if not candidates:
+        return []
+    picks = rng.choice(len(candidates), size=min(n_pairs, len(candidates)), replace=False)
+    return [candidates[k] for k in sorted(picks)]
+
+
+def sample_visible_points(vs, a: int, b: int, n_points: int, rng: np.random.Generator
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n_points`` foreground pixel centres of view a visible in view b, and their exact positions in b."""
+    px = vs.views[a].foreground_pixels()
+    gt, valid = vs.correspondence(a, b, px)
+    px, gt = px[valid], gt[valid]
+    if len(px):
+        sel = rng.choice(len(px), size=min(n_points, len(px)), replace=False)
+        px, gt = px[sel], gt[sel]
+    return px, gt
+
 def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: Any, s: MultiviewSettings,
                   progress: Progress | None = None, on_result: Callable[[Any], None] | None = None) -> MultiviewRun:
     run = MultiviewRun()
@@ -166,21 +187,15 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
             run.skipped.append(Skip(src.name, str(exc), "loader"))
             continue
         rng = np.random.default_rng(s.seed)
-        candidates = vs.view_pairs(s.max_rotation_deg)
-        if not candidates:
+        pairs = pick_view_pairs(vs, s.max_rotation_deg, s.n_pairs, rng)
+        if not pairs:
             run.skipped.append(Skip(src.name, f"no view pair within {s.max_rotation_deg} degrees", "runtime"))
             continue
-        picks = rng.choice(len(candidates), size=min(s.n_pairs, len(candidates)), replace=False)
         obj_errors, obj_rot = [], []
-        for k in sorted(picks):
-            a, b = candidates[k]
+        for a, b in pairs:
             va, vb = vs.views[a], vs.views[b]
-            px = va.foreground_pixels()
-            gt, valid = vs.correspondence(a, b, px)
-            px, gt = px[valid], gt[valid]
+            px, gt = sample_visible_points(vs, a, b, s.n_points, rng)
             if len(px):
-                sel = rng.choice(len(px), size=min(s.n_points, len(px)), replace=False)
-                px, gt = px[sel], gt[sel]
                 fa, fb = store.get(va.rgb), store.get(vb.rgb)
                 pred = _predict(matcher, fa, fb, px, gt, mask_to_grid(vb.mask, fb.transform, threshold=0.25))
                 obj_errors.append(normalised_errors(pred, gt, (vb.width, vb.height)))
@@ -189,7 +204,7 @@ def run_multiview(sources: list[ViewSetSource], store: FeatureStore, matcher: An
                 progress.step()
         errs = np.concatenate(obj_errors) if obj_errors else np.zeros(0)
         sc = scores_from_errors(errs, s.deltas)
-        out = ObjectOutcome(src.name, len(picks), sc.n_points, sc.ape, sc.pcdp)
+        out = ObjectOutcome(src.name, len(pairs), sc.n_points, sc.ape, sc.pcdp)
         run.outcomes.append(out)
         run.errors.append(errs)
         run.rotations.append(np.concatenate(obj_rot) if obj_rot else np.zeros(0))
