@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from .dense_grid import DenseGridRun, DenseGridSettings, nn_baseline, run_dense_grid
-
-DEFAULT_OBJECTS = ("mug", "table", "torus", "bowl")
+from .pose import HELD_OUT_OBJECTS, pose_sources
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -47,7 +46,6 @@ def run_dense_grid_command(args: argparse.Namespace) -> int:
     from ..progress import TqdmProgress
     from ..render import render_views
     from ..synthetic import make_object
-    from .pose import pose_sources
 
     _check(args)
     data = args.data or "default"
@@ -55,7 +53,7 @@ def run_dense_grid_command(args: argparse.Namespace) -> int:
     model = apply_checkpoint(backbone, args.checkpoint, kind="grid_matcher").eval()
     res = int(args.resolution or model.feature.get("resolution") or model.config.default_resolution)
     if data == "default":
-        sources = [(n, lambda n=n: make_object(n, 0)) for n in DEFAULT_OBJECTS]
+        sources = [(n, lambda n=n: make_object(n, 0)) for n in HELD_OUT_OBJECTS]
     else:
         sources = [(s.name, s.load) for s in pose_sources(data)]
     s = DenseGridSettings(n_pairs=args.pairs, n_points=args.points, max_rotation_deg=args.max_rotation)
