@@ -63,7 +63,7 @@ def state_digest(module: nn.Module) -> str:
         t = tensor.detach().cpu().contiguous()
         h.update(name.encode())
         h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-d too
     digest = h.hexdigest() if state else ""
     _DIGESTS[module] = (signature, digest)
     return digest

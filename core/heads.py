@@ -14,6 +14,8 @@ fully describes the architecture and no code is ever loaded from a file:
 ``sphere_mapper`` SPH mapper f_S (method spec section 3): Linear D -> D/2, GELU, one transformer block
                 (D/2 dims, 6 heads, MLP ratio 4) over the image's cells, Linear -> 3, L2-normalise: a
                 unit sphere point per cell, used by the ``combined`` matcher
+``diy_adapter`` DIY-SC adapter (method spec section 5): one bottleneck block per feature source (taps of
+                the backbone, each L2-normalised, concatenated), softmax mixing: :mod:`corrviz.core.diy_adapter`
 ``sphere_prototype`` SPH category prototype S_Z (training only, never applied at inference; stored
                 before the mapper so an SPH run resumes exactly): :mod:`corrviz.core.sph`
 """
@@ -296,7 +298,7 @@ def build_head(backbone: Backbone, spec: dict) -> nn.Module:
     return HEADS[kind](backbone, spec)
 
 
-GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper", "mlp")  # act on the tap's feature grid
+GRID_MODULES = ("conv", "projection", "bottleneck", "sphere_mapper", "mlp", "diy_adapter")  # act on the tap's feature grid
 VIEW_MODULES = ("lora", "blocks")  # act inside the backbone (through a transient view of it)
 
 
@@ -396,7 +398,7 @@ class AdaptedBackbone(Backbone):
         for spec in self.specs:
             if not applied(spec):
                 continue
-            if spec["type"] in ("conv", "projection", "bottleneck"):
+            if spec["type"] in ("conv", "projection", "bottleneck", "diy_adapter"):
                 dim = int(spec.get("out_channels", dim if spec["type"] == "conv" else 768))
             elif spec["type"] == "mlp":
                 dim = int(spec.get("out_channels", 256))
@@ -420,11 +422,26 @@ class AdaptedBackbone(Backbone):
     def forward_features(self, images: torch.Tensor, layer: int | None = None,
                          facet: str | None = None) -> torch.Tensor:
         layer, facet = self.resolve_tap(layer, facet)
-        x = self.base_view().forward_features(images, layer, facet)
+        sources = self.source_taps()
+        if sources is not None:  # a multi-source adapter: its input is the normalised concatenation of its taps
+            from .diy_adapter import source_features
+
+            x = source_features(self.base_view(), images, sources)
+        else:
+            x = self.base_view().forward_features(images, layer, facet)
         for spec, head in zip(self.specs, self.heads, strict=True):
             if spec["type"] in GRID_MODULES and applied(spec):
                 x = head(x)
         return x
+
+    def source_taps(self) -> list[tuple[int, str]] | None:
+        """The feature sources of a ``diy_adapter`` module (its input taps), else None."""
+        for spec in self.specs:
+            if spec["type"] == "diy_adapter":
+                from .diy_adapter import source_taps
+
+                return source_taps(spec)
+        return None
 
     def forward_taps(self, images: torch.Tensor, taps: Sequence[tuple[int | None, str | None]]
                      ) -> list[torch.Tensor]:
@@ -439,4 +456,5 @@ class AdaptedBackbone(Backbone):
         return view.forward_taps(images, taps)  # type: ignore[attr-defined]
 
 
+from . import diy_adapter as _diy_adapter  # noqa: E402,F401 - registers the "diy_adapter" module type
 from . import grid_matcher as _grid_matcher  # noqa: E402,F401 - registers the "grid_matcher" module type

@@ -4,6 +4,7 @@
 
     corrviz-train METHOD [--config exp.yaml] [key=value ...] [--resume RUN] [--device cuda]
     corrviz-train --list
+    corrviz-train diy_sc labels ... / corrviz-train diy_sc ablation ...   (DIY-SC's label and ablation tools)
     torchrun --nproc_per_node 2 $(which corrviz-train) mef --config ... (DDP; gloo on CPU)
 
 Bad input (unknown method, unknown config key, wrong type, data folder in the wrong layout,
@@ -91,7 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+METHOD_COMMANDS = {"diy_sc": ("labels", "ablation")}  # corrviz-train METHOD SUBCOMMAND ... (a method's own tools)
+
+
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if len(raw) >= 2 and raw[1] in METHOD_COMMANDS.get(raw[0], ()):
+        from .methods import diy_sc_cli
+
+        return run_cli(lambda: diy_sc_cli.main(raw[1:]), f"corrviz-train {raw[0]} {raw[1]}")
     args = build_parser().parse_intermixed_args(argv)
 
     def body() -> int:
