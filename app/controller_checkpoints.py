@@ -134,7 +134,11 @@ class CheckpointMixin:
             self.window.show_error("Checkpoint for another backbone", msg)
             return False
         self.session.set_options(replace(o, checkpoint=str(path)))
-        panel.set_checkpoint_info(f"{Path(path).name} ({meta.get('method', '?')})")
+        if meta.get("kind") == "grid_matcher":
+            panel.set_checkpoint_info(f"{Path(path).name} (grid matcher, {meta.get('method', '?')}): matches are read "
+                                      "from its dense flow; the heatmap is its confidence on the target")
+        else:
+            panel.set_checkpoint_info(f"{Path(path).name} ({meta.get('method', '?')})")
         return True
 
     # -- checkpoints of training runs (the Training tab) ---------------------------------------------

@@ -281,8 +281,10 @@ class FeatureMixin:
         if (key == self._match_pending and self.runner.busy("match")) or (
                 shown is not None and shown[0] == key and s.matches is shown[1]):
             return  # this very request is running, or its result is what the session shows
+        grid = self.grid_checkpoint()
         req = MatchRequest(tuple(feats.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
-                           alpha=s.sphere_alpha)
+                           alpha=s.sphere_alpha, grid=grid,
+                           images=tuple(im.rgb for im in s.images) if grid is not None else ())
 
         def done(result, _sec: float) -> None:
             self._match_pending = None
@@ -297,6 +299,23 @@ class FeatureMixin:
 
         self._match_pending = key
         self.runner.submit("match", lambda _p: compute_matches(req), on_result=done, on_error=failed)
+
+    def grid_checkpoint(self) -> tuple | None:
+        """(backbone, weights, checkpoint, resolution) when the loaded checkpoint is a grid matcher (VGGT-SC)."""
+        o = self.session.options
+        if not o.checkpoint or getattr(self, "_grid_kind", {}).get(o.checkpoint) is False:
+            return None
+        cache = self.__dict__.setdefault("_grid_kind", {})
+        if o.checkpoint not in cache:
+            from corrviz.core.checkpoint import read_checkpoint_metadata
+
+            try:
+                cache[o.checkpoint] = read_checkpoint_metadata(o.checkpoint).get("kind") == "grid_matcher"
+            except CorrvizError:
+                cache[o.checkpoint] = False
+        if not cache[o.checkpoint]:
+            return None
+        return (o.backbone, o.weights, o.checkpoint, o.resolution)
 
     def match_key(self) -> tuple:
         """Everything the matches depend on: two equal keys give the same :class:`MatchResult`."""

@@ -39,9 +39,13 @@ class Matches:
         return len(self.src_xy)
 
     def to_records(self) -> list[dict]:
-        return [{"src_x": float(s[0]), "src_y": float(s[1]), "trg_x": float(t[0]), "trg_y": float(t[1]),
+        rows = [{"src_x": float(s[0]), "src_y": float(s[1]), "trg_x": float(t[0]), "trg_y": float(t[1]),
                  "score": float(c), "valid": bool(v)}
                 for s, t, c, v in zip(self.src_xy, self.trg_xy, self.score, self.valid, strict=True)]
+        if self.confidence is not None:
+            for r, c in zip(rows, self.confidence, strict=True):
+                r["confidence"] = float(c)
+        return rows
 
 
 def _as_points(xy: np.ndarray | list) -> np.ndarray:

@@ -440,6 +440,53 @@ class MatchRequest:
     sphere: tuple | None = None  # per-image sphere FeatureMaps, for the combined matcher
     heatmap_side: int = 256
     alpha: float = 0.2  # weight of the sphere similarity in the combined matcher
+    # a grid-matcher (VGGT-SC) checkpoint: (backbone, weights, checkpoint, resolution); matches are read from its
+    # dense flow of the RGB ``images`` and the heatmap is the target's confidence (not a similarity)
+    grid: tuple | None = None
+    images: tuple = ()
+
+
+_GRID_MODELS: dict[tuple, object] = {}
+_FLOWS: dict[tuple, object] = {}
+
+
+def grid_model(backbone: str, weights: str | None, checkpoint: str):  # noqa: ANN201
+    """The grid-matcher model of a checkpoint (loaded once per (backbone, weights, checkpoint))."""
+    key = (backbone, weights, checkpoint)
+    if key not in _GRID_MODELS:
+        from .backbones import create_backbone
+        from .checkpoint import apply_checkpoint
+
+        _GRID_MODELS.clear()
+        _FLOWS.clear()
+        _GRID_MODELS[key] = apply_checkpoint(create_backbone(backbone, weights=weights), checkpoint, kind="grid_matcher")
+    return _GRID_MODELS[key]
+
+
+def pair_flow(grid: tuple, src: np.ndarray, trg: np.ndarray):  # noqa: ANN201
+    """Dense flow of a pair from a grid-matcher checkpoint, kept for the last few pairs (keyed on the pixels)."""
+    import hashlib
+
+    from .grid_matcher import predict_flow
+
+    key = (grid, hashlib.sha1(np.ascontiguousarray(src)).hexdigest(), hashlib.sha1(np.ascontiguousarray(trg)).hexdigest())
+    if key not in _FLOWS:
+        if len(_FLOWS) >= 8:
+            _FLOWS.pop(next(iter(_FLOWS)))
+        _FLOWS[key] = predict_flow(grid_model(*grid[:3]), src, trg, grid[3])
+    return _FLOWS[key]
+
+
+def confidence_on_image(conf: np.ndarray, transform, max_side: int = 256) -> np.ndarray:  # noqa: ANN001
+    """A canvas-pixel confidence map (Hc, Wc) resampled onto the image (nearest), at most ``max_side`` px."""
+    t = transform
+    scale = min(1.0, max_side / max(t.image_w, t.image_h))
+    w, h = max(1, round(t.image_w * scale)), max(1, round(t.image_h * scale))
+    gx, gy = np.meshgrid((np.arange(w) + 0.5) / scale, (np.arange(h) + 0.5) / scale)
+    c = t.image_to_canvas(np.stack([gx, gy], axis=-1))
+    cols = np.clip(np.floor(c[..., 0]).astype(int), 0, conf.shape[1] - 1)
+    rows = np.clip(np.floor(c[..., 1]).astype(int), 0, conf.shape[0] - 1)
+    return np.asarray(conf, dtype=np.float32)[rows, cols]
 
 
 def compute_matches(req: MatchRequest) -> MatchResult:
@@ -454,6 +501,8 @@ def compute_matches(req: MatchRequest) -> MatchResult:
     method = req.method
     if method == "combined" and req.sphere is None:
         raise InputMismatchError("the combined matcher needs a sphere-mapper checkpoint; none is loaded")
+    if req.grid is not None:
+        return grid_matches(req, t0)
     result = MatchResult(method, heatmap_point=req.heatmap_point)
     maps = list(req.maps)
     for src in sorted({p.image for p in req.points}):
@@ -475,6 +524,29 @@ def compute_matches(req: MatchRequest) -> MatchResult:
                 sim = m.similarity[heat_row].numpy().astype(np.float32)
                 sim = np.where(maps[trg].transform.inner_cell_mask(), sim, np.nan)
                 result.heatmaps[trg] = raster_on_image(sim, maps[trg], req.heatmap_side)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def grid_matches(req: MatchRequest, t0: float) -> MatchResult:
+    """Matches read from a grid matcher's flow; the heatmap of every target is its confidence map."""
+    result = MatchResult("grid", heatmap_point=req.heatmap_point)
+    images = list(req.images)
+    for src in sorted({p.image for p in req.points}):
+        idx = [i for i, p in enumerate(req.points) if p.image == src]
+        xy = np.array([[req.points[i].x, req.points[i].y] for i in idx], dtype=np.float64)
+        for trg in range(len(images)):
+            if trg == src:
+                continue
+            flow = pair_flow(req.grid, images[src], images[trg])
+            trg_xy, conf = flow.match(xy)
+            h, w = images[trg].shape[:2]
+            for k, q in enumerate(idx):
+                x, y = float(trg_xy[k, 0]), float(trg_xy[k, 1])
+                result.matches.append(PointMatch(q, trg, (x, y), float(conf[k]), bool(0 <= x <= w and 0 <= y <= h),
+                                                 float(conf[k])))
+            if req.heatmap_point in idx:  # the confidence overlay: how sure the matcher is of each target pixel
+                result.heatmaps[trg] = confidence_on_image(flow.conf_ts, flow.transform_t, req.heatmap_side)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.sphere_alpha <= 1.0:
         raise InputMismatchError(f"--sphere-alpha {args.sphere_alpha}: a weight between 0 and 1")
     backbone = choose_backbone(args.backbone, args.weights, args.device)
+    if args.checkpoint and checkpoint_kind(args.checkpoint) == "grid_matcher":
+        return run_grid_matcher(args, backbone, src, trg, names, pts, demo)
     if args.sphere_checkpoint:
         from ..session_3d import check_sphere_checkpoint
 
@@ -166,6 +168,76 @@ def run(args: argparse.Namespace) -> int:
         fig = match_figure(src, trg, matches, pca, None if score is None else score.correct,
                            title=f"{ex.name} | {args.matcher} | {ex.options.resolution}px",
                            note=None if score is None else score.line(),
+                           alpha=None if score is None else score.alpha_correct)
+        save_figure(fig, args.out, dpi=args.dpi)
+        console.print(f"wrote {args.out}")
+    return 0
+
+
+def checkpoint_kind(path: str) -> str:
+    from ..checkpoint import read_checkpoint_metadata
+
+    return str(read_checkpoint_metadata(path).get("kind") or "features")
+
+
+def grid_matches(model, src: np.ndarray, trg: np.ndarray, pts: np.ndarray, resolution: int | None = None):  # noqa: ANN001
+    """Matches read from a grid matcher's dense flow (confidence per point; score = confidence)."""
+    from ..grid_matcher import predict_flow
+    from ..matching import Matches
+
+    flow = predict_flow(model, src, trg, resolution)
+    trg_xy, conf = flow.match(pts)
+    h, w = trg.shape[:2]
+    inside = (trg_xy[:, 0] >= 0) & (trg_xy[:, 0] <= w) & (trg_xy[:, 1] >= 0) & (trg_xy[:, 1] <= h)
+    return Matches(pts, trg_xy, conf, inside, "grid", confidence=conf), flow
+
+
+def run_grid_matcher(args: argparse.Namespace, backbone, src: np.ndarray, trg: np.ndarray, names: tuple,  # noqa: ANN001
+                     pts: np.ndarray | None, demo) -> int:  # noqa: ANN001
+    """corrviz-match with a VGGT-SC grid-matcher checkpoint: points read from the predicted grid (``--matcher``
+    does not apply: the checkpoint predicts the matches), confidence in the table and the JSON."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..checkpoint import apply_checkpoint
+    from ..figures import match_figure, save_figure
+    from ..io import write_json
+
+    model = apply_checkpoint(backbone, args.checkpoint, kind="grid_matcher")
+    res = args.resolution or model.feature.get("resolution")
+    if pts is None:
+        h, w = src.shape[:2]
+        step = max(1.0, max(h, w) / 12)
+        ys, xs = np.meshgrid(np.arange(step / 2, h, step), np.arange(step / 2, w, step), indexing="ij")
+        pts = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    t0 = time.perf_counter()
+    matches, _ = grid_matches(model, src, trg, pts, res)
+    t = time.perf_counter() - t0
+    console = Console()
+    score = None
+    if demo is not None:
+        score = demo.score(pts, matches.trg_xy)
+        console.print(f"demo pair: {demo.description}")
+        console.print(score.line())
+    table = Table(title=f"{len(matches)} matches, grid matcher {args.checkpoint} on {backbone.name}, {res}px")
+    for col in ("#", "src x", "src y", "trg x", "trg y", "confidence", "inside"):
+        table.add_column(col, justify="right")
+    for i, r in enumerate(matches.to_records()[:60]):
+        table.add_row(str(i), f"{r['src_x']:.1f}", f"{r['src_y']:.1f}", f"{r['trg_x']:.1f}", f"{r['trg_y']:.1f}",
+                      f"{r['confidence']:.3f}", "yes" if r["valid"] else "no")
+    console.print(table)
+    console.print(f"dense flow (both directions) + reading: {t * 1000:.0f} ms")
+    if args.json:
+        write_json(args.json, {"source": names[0], "target": names[1], "backbone": backbone.name,
+                               "weights": backbone.weights_source, "checkpoint": args.checkpoint,
+                               "kind": "grid_matcher", "resolution": res, "matcher": "grid",
+                               "matches": matches.to_records(),
+                               **({"demo_pck_img": {str(a): v for a, v in score.pck.items()}}
+                                  if score is not None else {})})
+        console.print(f"wrote {args.json}")
+    if args.out:
+        fig = match_figure(src, trg, matches, None, None if score is None else score.correct,
+                           title=f"grid matcher | {backbone.name} | {res}px", note=None if score is None else score.line(),
                            alpha=None if score is None else score.alpha_correct)
         save_figure(fig, args.out, dpi=args.dpi)
         console.print(f"wrote {args.out}")

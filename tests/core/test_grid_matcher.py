@@ -225,3 +225,55 @@ def test_identity_matcher_scores_the_no_motion_error_and_the_cli_writes_it(tiny,
     assert res["objects"]["mug"]["conf_auc"] == 0.5 or np.isnan(res["objects"]["mug"]["conf_auc"])  # constant 0.5
     assert main(["dense-grid", "--backbone", "test_dinov2_tiny", "--checkpoint", str(tmp_path / "no.safetensors")]) == 2
     assert "no.safetensors: file does not exist" in capsys.readouterr().err
+
+
+def test_corrviz_match_reads_points_from_a_grid_matcher_checkpoint(tiny, tmp_path):
+    """An identity matcher on two images of one size sends every point to itself, confidence sigmoid(0)."""
+    import json
+
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.commands.match import main
+    from corrviz.core.io import save_image
+
+    bb, model = tiny
+    with torch.no_grad():
+        model.heads[0].head.head[-1].weight.zero_()
+        model.heads[0].head.head[-1].bias.zero_()
+    path = save_checkpoint(tmp_path / "gm.safetensors", model, "vggt_sc", git_commit="x", git_dirty=False)
+    rng = np.random.default_rng(0)
+    for name in ("s.png", "t.png"):
+        save_image(tmp_path / name, (rng.random((56, 56, 3)) * 255).astype(np.uint8))
+    rc = main([str(tmp_path / "s.png"), str(tmp_path / "t.png"), "--backbone", "test_dinov2_tiny",
+               "--checkpoint", str(path), "--points", "10,12", "30.5,40", "--json", str(tmp_path / "m.json")])
+    assert rc == 0
+    out = json.loads((tmp_path / "m.json").read_text())
+    assert out["kind"] == "grid_matcher" and out["matcher"] == "grid"
+    got = np.array([[m["trg_x"], m["trg_y"]] for m in out["matches"]])
+    assert np.allclose(got, [[10, 12], [30.5, 40]], atol=1e-3)
+    assert [m["confidence"] for m in out["matches"]] == pytest.approx([0.5, 0.5])
+
+
+def test_session_matches_and_confidence_overlay_from_a_grid_matcher(tiny, tmp_path, monkeypatch):
+    """The app's match job with a grid matcher: points read from the flow, the heatmap is the confidence map."""
+    from corrviz.core import session as S
+    from corrviz.core.checkpoint import save_checkpoint
+
+    bb, model = tiny
+    with torch.no_grad():
+        model.heads[0].head.head[-1].weight.zero_()
+        model.heads[0].head.head[-1].bias.zero_()
+        model.heads[0].head.head[-1].bias[2] = 2.0  # confidence channel: sigmoid(2) everywhere
+    path = save_checkpoint(tmp_path / "gm.safetensors", model, "vggt_sc", git_commit="x", git_dirty=False)
+    monkeypatch.setattr(S, "_GRID_MODELS", {("test_dinov2_tiny", None, str(path)): model.eval()})
+    rng = np.random.default_rng(0)
+    imgs = tuple((rng.random((56, 56, 3)) * 255).astype(np.uint8) for _ in range(2))
+    pts = (S.QueryPoint(0, 10.0, 12.0), S.QueryPoint(0, 30.5, 40.0))
+    req = S.MatchRequest((None, None), pts, "soft-argmax", 0, grid=("test_dinov2_tiny", None, str(path), 56),
+                         images=imgs)
+    res = S.compute_matches(req)
+    assert res.method == "grid" and len(res.matches) == 2
+    assert np.allclose([m.xy for m in res.matches], [[10, 12], [30.5, 40]], atol=1e-3)
+    conf = 1 / (1 + np.exp(-2.0))
+    assert [m.confidence for m in res.matches] == pytest.approx([conf, conf], abs=1e-5)
+    heat = res.heatmaps[1]
+    assert heat.shape == (56, 56) and np.allclose(heat, conf, atol=1e-5)  # the confidence overlay on the target
