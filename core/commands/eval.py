@@ -169,6 +169,24 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputMismatchError(f"--sphere-checkpoint {args.sphere_checkpoint}: file does not exist")
 
 
+def grid_flow_matcher(args: argparse.Namespace):  # noqa: ANN201
+    """A grid-matcher checkpoint on a keypoint benchmark: matches read from its dense flow (other tasks refuse)."""
+    from ..backbones import create_backbone
+    from ..checkpoint import apply_checkpoint
+    from ..errors import InputMismatchError
+    from ..evaluate import get_benchmark
+    from ..evaluate.spec import GridFlowMatcher
+
+    bench = get_benchmark(args.benchmark)
+    if bench.task != "keypoints":
+        raise InputMismatchError(f"--checkpoint {args.checkpoint} is a grid matcher (VGGT-SC); {bench.name} is a "
+                                 f"{bench.task} benchmark. Score it with corrviz-eval dense-grid, or use it on a "
+                                 "keypoint benchmark (spair, synthetic-spair, pfwillow, ...)")
+    model = apply_checkpoint(create_backbone(args.backbone, weights=args.weights, device=args.device),
+                             args.checkpoint, kind="grid_matcher")
+    return GridFlowMatcher(model, args.checkpoint, args.resolution)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputMismatchError
     from ..evaluate import ExtractorSpec, MatcherSpec, evaluate
@@ -196,15 +214,20 @@ def run(args: argparse.Namespace) -> int:
     check_args(args)
     spec = ExtractorSpec.from_args(args)
     sphere = ExtractorSpec.from_args(args, checkpoint=args.sphere_checkpoint) if args.sphere_checkpoint else None
-    matcher = MatcherSpec(args.matcher, args.radius, args.beta, args.sphere_alpha, args.track_radius,
-                          args.occlusion_threshold)
+    matcher: Any = MatcherSpec(args.matcher, args.radius, args.beta, args.sphere_alpha, args.track_radius,
+                               args.occlusion_threshold)
+    if args.checkpoint:
+        from ..checkpoint import read_checkpoint_metadata
+
+        if read_checkpoint_metadata(args.checkpoint).get("kind") == "grid_matcher":
+            matcher = grid_flow_matcher(args)  # KAP (a property of feature similarity maps) is not reported
     kwargs: dict[str, Any] = {}
     if args.alphas:
         kwargs["alphas"] = parse_alphas(args.alphas)
     progress = TqdmProgress("evaluating", disable=args.quiet)
     try:
         result = evaluate(args.benchmark, args.data, spec, matcher, args.limit, progress,
-                          kap=False if args.no_kap else None, dataset_options=_dataset_options(args),
+                          kap=False if (args.no_kap or not isinstance(matcher, MatcherSpec)) else None, dataset_options=_dataset_options(args),
                           cache_root=args.cache_dir, use_cache=not args.no_cache, query_mode=args.query_mode,
                           sphere=sphere, multiview=MultiviewSettings(args.views, n_pairs=args.pairs,
                                                                      n_points=args.points,

@@ -160,3 +160,30 @@ def as_matcher(matcher: str | MatcherSpec | Any) -> Any:
         return MatcherSpec(matcher)
     return matcher
 
+
+
+class GridFlowMatcher:
+    """Keypoint transfer by a grid-matcher (VGGT-SC) checkpoint: each pair's dense flow, read at the points.
+
+    The flow is predicted from the pair's images (``record.src_image`` / ``record.trg_image``) at the
+    checkpoint's resolution; the feature maps the pipeline hands in are not used.
+    """
+
+    name = "grid"
+
+    def __init__(self, model: Any, checkpoint: str, resolution: int | None = None) -> None:
+        self.model = model
+        self.checkpoint = str(checkpoint)
+        self.resolution = resolution
+
+    def __call__(self, src: FeatureMap, trg: FeatureMap, src_xy: np.ndarray, record: PairRecord) -> np.ndarray:
+        from ..grid_matcher import predict_flow
+        from ..io import load_image
+
+        flow = predict_flow(self.model, load_image(record.src_image), load_image(record.trg_image), self.resolution)
+        return flow.match(np.asarray(src_xy, dtype=np.float64))[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": "grid", "note": "points read from the dense flow of a grid-matcher checkpoint (bilinear)",
+                "checkpoint": self.checkpoint,
+                "resolution": self.resolution or self.model.feature.get("resolution")}

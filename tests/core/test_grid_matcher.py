@@ -277,3 +277,41 @@ def test_session_matches_and_confidence_overlay_from_a_grid_matcher(tiny, tmp_pa
     assert [m.confidence for m in res.matches] == pytest.approx([conf, conf], abs=1e-5)
     heat = res.heatmaps[1]
     assert heat.shape == (56, 56) and np.allclose(heat, conf, atol=1e-5)  # the confidence overlay on the target
+
+
+def test_grid_matcher_on_a_keypoint_benchmark_scores_its_own_predictions(tiny, tmp_path, capsys):
+    """corrviz-eval synthetic-spair --checkpoint GRID: an identity matcher predicts "the point stays put", so
+    PCK equals the share of keypoints whose source position is already within alpha * bbox of the target's."""
+    pytest.importorskip("open3d")
+    import json
+
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.commands.eval import main
+    from corrviz.core.datasets import get_dataset
+    from corrviz.core.metrics.pck import bbox_size
+    from corrviz.core.synthetic.categories.dataset import SplitSizes, write_synthetic_spair
+    from corrviz.core.synthetic.keypoints import RenderSettings
+
+    root = write_synthetic_spair(tmp_path / "synth", ["car"], SplitSizes((0, 0, 2), (0, 0, 4)), RenderSettings(resolution=84))
+    bb, model = tiny
+    with torch.no_grad():
+        model.heads[0].head.head[-1].weight.zero_()
+        model.heads[0].head.head[-1].bias.zero_()
+    path = save_checkpoint(tmp_path / "gm.safetensors", model, "vggt_sc", git_commit="x", git_dirty=False)
+    rc = main(["synthetic-spair", "--data", str(root), "--split", "test", "--backbone", "test_dinov2_tiny",
+               "--resolution", "56", "--checkpoint", str(path), "--out", str(tmp_path / "ev"), "--tag", "g",
+               "--no-plots", "--quiet", "--no-cache"])
+    assert rc == 0
+    res = json.loads((tmp_path / "ev" / "g.json").read_text())
+    assert res["protocol"]["matcher"]["method"] == "grid"
+    got = next(r["value"] for r in res["results"] if r["metric"] == "pck" and r["alpha"] == 0.1 and r["norm"] == "bbox"
+               and r["aggregation"] == "per_keypoint" and r["category"] == "all" and r["viewpoint"] == "all")
+    right = total = 0
+    for rec in get_dataset("synthetic_spair", str(root), split="test").records():
+        err = np.linalg.norm(np.asarray(rec.src_kps) - np.asarray(rec.trg_kps), axis=1)
+        right += int((err <= 0.1 * bbox_size(rec.trg_bbox)).sum())
+        total += len(err)
+    assert total > 0 and got == pytest.approx(right / total, abs=1e-9)
+    assert not any(r["metric"] == "kap" for r in res["results"])  # KAP is a feature-map property: not reported
+    rc = main(["tapvid", "--data", str(root), "--backbone", "test_dinov2_tiny", "--checkpoint", str(path)])
+    assert rc == 2 and "dense-grid" in capsys.readouterr().err
