@@ -21,6 +21,6 @@ CKPT=$OUT/runs/diy_sc_ablation_cycle_sphere/checkpoints/best/model.safetensors
 O=(--backbone vit_tiny_patch16_224 --resolution 448 --matcher soft-argmax --no-plots)
 for set in pfwillow spair; do
   root=$DATA/PF-WILLOW; [ "$set" = spair ] && root=$DATA/SPair-71k
-  [ -d "$OUT/real/$set-base" ] || corrviz-eval "$set" --data "$root" "${O[@]}" --layer 5 --facet prenorm --out "$OUT/real/$set-base"
-  [ -d "$OUT/real/$set-diy" ] || corrviz-eval "$set" --data "$root" "${O[@]}" --checkpoint "$CKPT" --out "$OUT/real/$set-diy"
+  [ -d "results/diy_real/$set-base" ] || corrviz-eval "$set" --data "$root" "${O[@]}" --layer 5 --facet prenorm --out "results/diy_real/$set-base"
+  [ -d "results/diy_real/$set-diy" ] || corrviz-eval "$set" --data "$root" "${O[@]}" --checkpoint "$CKPT" --out "results/diy_real/$set-diy"
 done
