@@ -157,3 +157,24 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
     target = Path(path)
     with atomic_path(target) as tmp:
         Image.fromarray(as_rgb_uint8(image)).save(tmp)
+
+
+def read_safetensors_json(path: str | os.PathLike, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tensors of a safetensors file and the JSON document stored under metadata ``key``.
+
+    Never executes code (safetensors only). Raises ``ValueError`` with a short reason when the file is
+    not readable safetensors or has no valid JSON under ``key``; callers turn it into their own error
+    naming the file.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        meta = json.loads(header[key])
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(str(exc)[:160] or type(exc).__name__) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"metadata {key!r} is not a JSON object")
+    return tensors, meta

@@ -89,18 +89,15 @@ def write_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta:
 
 
 def read_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
+    from corrviz.core.io import read_safetensors_json
 
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: trainer state file does not exist")
     try:
-        with safe_open(str(p), framework="pt") as fh:
-            header = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        meta = json.loads(header["corrviz-trainer"])
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{p}: unreadable trainer state ({str(exc)[:160]})") from None
+        tensors, meta = read_safetensors_json(p, "corrviz-trainer")
+    except ValueError as exc:
+        raise CheckpointError(f"{p}: unreadable trainer state ({exc})") from None
     if meta.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{p}: not a corrviz trainer state (format {meta.get('format')!r})")
     return tensors, meta

@@ -384,18 +384,15 @@ class LabelStore:
 
 def load_labels(path: str | Path) -> LabelStore:
     """Read a label store written by :func:`save_labels` (no code is executed; safetensors only)."""
-    from safetensors import safe_open
+    from corrviz.core.io import read_safetensors_json
 
     p = Path(path)
     if not p.is_file():
         raise DatasetError(f"{p}: label store does not exist (write one with corrviz-train diy_sc labels)")
     try:
-        with safe_open(str(p), framework="pt") as fh:
-            header = fh.metadata() or {}
-            t = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        meta = json.loads(header["corrviz_labels"])
-    except Exception as exc:  # noqa: BLE001
-        raise DatasetError(f"{p}: not a corrviz DIY-SC label store ({str(exc)[:160]})") from None
+        t, meta = read_safetensors_json(p, "corrviz_labels")
+    except ValueError as exc:
+        raise DatasetError(f"{p}: not a corrviz DIY-SC label store ({exc})") from None
     if meta.get("format") != "corrviz-diy-sc-labels":
         raise DatasetError(f"{p}: format {meta.get('format')!r} is not corrviz-diy-sc-labels")
     root = Path(meta.get("root") or p.parent)
