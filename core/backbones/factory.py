@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from typing import Any
 
 import torch
@@ -14,12 +15,18 @@ from .registry import _REGISTRY, DEFAULT_BACKBONE_ORDER, BackboneConfig, get_bui
 from .weights import find_weights, load_state_dict, read_metadata
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def _build_timm(cfg: BackboneConfig) -> torch.nn.Module:
     import timm
 
     kwargs: dict[str, Any] = {"pretrained": False, "num_classes": 0}
     kwargs.update(cfg.timm_kwargs)
-    with torch.random.fork_rng(devices=[]):  # random init is reproducible (seed 0) and leaves global RNG alone
+    # Random init is reproducible (seed 0) and leaves the global RNG alone. The lock keeps two threads
+    # (e.g. the app's workers) from building models at once: torch's RNG is process-wide, and interleaved
+    # inits would each draw from the other's seed (measured: a checkpoint's base digest then differed).
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return timm.create_model(cfg.timm_name, **kwargs)
 
