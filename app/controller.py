@@ -80,6 +80,10 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
         self.pose = PoseController(PoseContext(self.session, self.runner, self.report_error, self.window.show_status),
                                    self.window.pose_view)
         self.training, self.compare = attach_training(self)  # Training and Compare tabs
+        from .controller_labels import LabelBrowser
+
+        self.labels = LabelBrowser(self)  # a DIY-SC pseudo-label store on its image pairs
+        self.window.sigLabelPair.connect(self.labels.step)
         self._restore_layout()
         self.window.set_recent(self._recent())
 
@@ -224,6 +228,13 @@ class Controller(FeatureMixin, MediaMixin, CheckpointMixin, EvalMixin, FigureMix
                 self.open_mesh(p)
             elif is_session_file(p):
                 self.open_session(p)
+            elif suffix == ".safetensors":
+                from .controller_labels import is_label_store
+
+                if is_label_store(p):
+                    self.labels.open(p)
+                else:  # a corrviz checkpoint (explained when it is not one)
+                    self.set_checkpoint(p)
             else:
                 images.append(p)
         if images:

@@ -39,6 +39,7 @@ class MainWindow(QMainWindow):
     sigOpenFiles = pyqtSignal(list)  # paths (images, a folder, a video, a mesh, a session)
     sigOpenDialog = pyqtSignal(str)  # "images" | "folder" | "video" | "mesh" | "session"
     sigOpenDemo = pyqtSignal()
+    sigLabelPair = pyqtSignal(int)  # +1 / -1: next / previous pair of an open pseudo-label store
     sigSaveSession = pyqtSignal()
     sigExportFigure = pyqtSignal()
     sigExportMatches = pyqtSignal()
@@ -146,6 +147,8 @@ class MainWindow(QMainWindow):
         vm = self.menuBar().addMenu("&View")
         for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation", "Pose", "Training", "Compare")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
+        self._action(vm, "Next pseudo-label pair", lambda: self.sigLabelPair.emit(1), "Ctrl+]")
+        self._action(vm, "Previous pseudo-label pair", lambda: self.sigLabelPair.emit(-1), "Ctrl+[")
         vm.addAction(self.dock.toggleViewAction())
         vm.addAction(self.layers_dock.toggleViewAction())
         hm = self.menuBar().addMenu("&Help")

@@ -97,7 +97,10 @@ class PairView(pg.GraphicsLayoutWidget):
         self._points.setZValue(20)
         self._targets.setZValue(19)
         self._dense.setZValue(15)
-        for item in (self._points, self._targets, self._dense):
+        self._pseudo = pg.PlotCurveItem(connect="pairs")  # a DIY-SC label store's labels (controller_labels)
+        self._pseudo.setZValue(16)
+        self._pseudo_n = 0
+        for item in (self._points, self._targets, self._dense, self._pseudo):
             self.vb.addItem(item)
         self._lines: list[pg.PlotCurveItem] = []
         self._labels: list[pg.TextItem] = []
@@ -200,7 +203,7 @@ class PairView(pg.GraphicsLayoutWidget):
             slot.heat.setOpacity(heat.opacity)
             slot.heat.setVisible(slot.has_heat and heat.visible and heat.opacity > 0)
         self.colorbar.setVisible(self.heatmap_shown())
-        for item in (*self._lines, *self._labels, self._dense):
+        for item in (*self._lines, *self._labels, self._dense, self._pseudo):
             item.setOpacity(lines.opacity)
             item.setVisible(lines.visible)
         for item in (self._points, self._targets):
@@ -270,6 +273,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.set_targets(targets)
         self.set_lines(lines)
         self.set_dense(dense)
+        self.set_pseudo_labels(getattr(self, "_pseudo_lines", []))
 
     def clear_marks(self) -> None:
         self._drawn = ([], [], [], [])
@@ -326,6 +330,24 @@ class PairView(pg.GraphicsLayoutWidget):
                 self.vb.addItem(text)
                 self._labels.append(text)
         self._apply_layers()
+
+    def set_pseudo_labels(self, lines: list[DrawLine]) -> None:
+        """Pseudo-label lines (image 0 -> image 1), drawn until replaced or cleared."""
+        self._pseudo_lines = list(lines)
+        lines = [ln for ln in lines if max(ln.a, ln.b) < len(self._slots)]
+        self._pseudo_n = len(lines)
+        if not lines:
+            self._pseudo.setData([], [])
+            return
+        xy = np.empty((2 * len(lines), 2))
+        for k, ln in enumerate(lines):
+            xy[2 * k] = self.to_scene(ln.a, ln.xa, ln.ya)
+            xy[2 * k + 1] = self.to_scene(ln.b, ln.xb, ln.yb)
+        self._pseudo.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(*lines[0].rgb, 220), width=1.5))
+
+    def pseudo_label_count(self) -> int:
+        """How many pseudo-label lines are drawn (tests)."""
+        return self._pseudo_n
 
     def set_dense(self, lines: list[DrawLine]) -> None:
         self._drawn = (*self._drawn[:3], lines)

@@ -1,0 +1,102 @@
+"""Browse a DIY-SC pseudo-label store on its image pairs (the 2-D view; issue 15's method outputs).
+
+Opening a label store (``corrviz-train diy_sc labels --out FILE.safetensors``) shows its first pair's two
+images with the pair's pseudo-labels drawn as green lines over them; *View > Next / Previous pseudo-label
+pair* (Ctrl+] / Ctrl+[) steps through the pairs. The status bar says which pair, how many labels and how
+the store was made (backbone, filter, stage counts); the image titles name the pair and its label count. Opening other images clears the overlay. Clicking
+still matches points as usual, on top of the labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .render_state import DrawLine
+
+LABEL_RGB = (60, 220, 90)
+
+
+def is_label_store(path: str) -> bool:
+    """True for a safetensors file carrying DIY-SC label metadata (read from the header only)."""
+    if Path(path).suffix.lower() != ".safetensors" or not Path(path).is_file():
+        return False
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return "corrviz_labels" in (fh.metadata() or {})
+    except Exception:  # noqa: BLE001 - unreadable: not a label store (the checkpoint path reports it)
+        return False
+
+
+def label_lines(pair: Any) -> list[DrawLine]:
+    return [DrawLine(0, float(s[0]), float(s[1]), 1, float(t[0]), float(t[1]), LABEL_RGB)
+            for s, t in zip(pair.src_xy, pair.trg_xy, strict=True)]
+
+
+def store_summary(store: Any) -> str:
+    p = store.meta.get("provenance", {})
+    counts = store.meta.get("report", {}).get("tracks_per_stage", {})
+    stages = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return (f"{store.path.name}: {p.get('backbone', '?')} at {p.get('resolution', '?')} px, filter "
+            f"{p.get('filter', '?')}, {len(store.pairs)} pairs" + (f" (tracks per stage: {stages})" if stages else ""))
+
+
+class LabelBrowser:
+    """The label store shown in the 2-D view and the pair on screen."""
+
+    def __init__(self, controller: Any) -> None:
+        self.c = controller
+        self.store: Any = None
+        self.index = -1
+        self.info = ""  # what the status bar said about the pair on screen
+        self._expect_images = False
+        controller.session.sigImagesChanged.connect(self._on_images)
+
+    def open(self, path: str) -> None:
+        from corrviz.training.methods.diy_sc_labels import load_labels
+
+        def done(store: Any, _s: float) -> None:
+            self.store = store
+            self.show(0)
+
+        self.c.window.show_status(f"Loading pseudo-labels {Path(path).name}…")
+        self.c.runner.submit("labels", lambda _p: load_labels(path), on_result=done,
+                             on_error=lambda e: self.c.report_error(e, "Cannot open the pseudo-label store"))
+
+    def step(self, delta: int) -> None:
+        if self.store is not None:
+            self.show((self.index + delta) % len(self.store.pairs))
+
+    def show(self, k: int) -> None:
+        from corrviz.core.session import load_images
+
+        pair = self.store.pairs[k]
+        paths = [str(self.store.images[pair.src].image), str(self.store.images[pair.trg].image)]
+
+        def done(images: list, _s: float) -> None:
+            import dataclasses
+
+            self.index = k
+            self._expect_images = True
+            self.c.affine = None
+            a, b = self.store.images[pair.src], self.store.images[pair.trg]
+            n = len(self.store.pairs)
+            images = [dataclasses.replace(images[0], name=f"label pair {k + 1}/{n}: {a.instance} bin {a.azimuth}"),
+                      dataclasses.replace(images[1], name=f"{b.instance} bin {b.azimuth} ({len(pair.src_xy)} labels)")]
+            self.info = (f"pseudo-label pair {k + 1}/{n}: {a.instance} bin {a.azimuth} -> {b.instance} bin "
+                         f"{b.azimuth}, {len(pair.src_xy)} labels · {store_summary(self.store)}")
+            self.c.session.set_images(images)
+            self.c.window.pair_view.set_pseudo_labels(label_lines(pair))
+            self.c.window.show_status(self.info)
+
+        self.c.runner.submit("load", lambda _p: load_images(paths), on_result=done,
+                             on_error=lambda e: self.c.report_error(e, "Cannot open the pair's images"))
+
+    def _on_images(self) -> None:
+        if self._expect_images:
+            self._expect_images = False
+            return
+        self.store, self.index = None, -1  # other images were opened: the labels no longer apply
+        self.c.window.pair_view.set_pseudo_labels([])
