@@ -341,6 +341,7 @@ class FeatureMixin:
         view.set_points(d.points)
         view.set_targets(d.targets)
         view.set_lines(d.lines)
+        view.set_heatmap_kind("confidence" if s.matches is not None and s.matches.method == "grid" else "similarity")
         view.set_heatmaps(d.heatmaps)
 
     def request_dense(self) -> None:

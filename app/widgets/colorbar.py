@@ -39,7 +39,7 @@ def tick_label(value: float, lo: float, hi: float) -> str:
 
 
 def paint_colorbar(p: QPainter, rect: QRectF, cmap: pg.ColorMap, lo: float, hi: float, color: QColor,
-                   font: QFont | None = None) -> None:
+                   font: QFont | None = None, title: str = TITLE) -> None:
     """Draw the bar into ``rect`` (strip at the left, ticks + labels, title rotated at the right)."""
     font = font or QFont("Sans", 8)
     p.save()
@@ -66,8 +66,8 @@ def paint_colorbar(p: QPainter, rect: QRectF, cmap: pg.ColorMap, lo: float, hi: 
         p.drawText(QPointF(strip.right() + 6, y + 0.35 * fm.height()), tick_label(t, lo, hi))
     p.translate(rect.right() - 3, strip.center().y())
     p.rotate(-90)
-    w = fm.horizontalAdvance(TITLE)
-    p.drawText(QPointF(-w / 2, 0), TITLE)
+    w = fm.horizontalAdvance(title)
+    p.drawText(QPointF(-w / 2, 0), title)
     p.restore()
 
 
@@ -78,6 +78,7 @@ class ColorBar(pg.GraphicsWidget):
         super().__init__()
         self.cmap = cmap
         self.lo, self.hi = -1.0, 1.0
+        self.title = TITLE  # what the colours mean (cosine similarity, or a grid matcher's confidence)
         self.color = QColor(220, 220, 220)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.setPreferredSize(QSizeF(WIDTH_PX, 200))
@@ -89,4 +90,4 @@ class ColorBar(pg.GraphicsWidget):
         self.update()
 
     def paint(self, p: QPainter, *_args) -> None:
-        paint_colorbar(p, self.boundingRect(), self.cmap, self.lo, self.hi, self.color)
+        paint_colorbar(p, self.boundingRect(), self.cmap, self.lo, self.hi, self.color, title=self.title)

@@ -30,6 +30,7 @@ from .pair_layout import GridLayout, best_grid, layout_grid
 
 LAYERS = ("pca", "heatmap", "lines", "points")
 ABSOLUTE_RANGE = (-1.0, 1.0)  # cosine similarity
+CONFIDENCE_RANGE = (0.0, 1.0)  # a grid matcher's confidence
 HEATMAP_SCALES = ("absolute", "normalised")
 SCREEN_TITLE, FIGURE_TITLE = (235, 235, 235), (20, 20, 20)
 __all__ = ["ABSOLUTE_RANGE", "HEATMAP_SCALES", "LAYERS", "LayerStyle", "PairView", "best_grid"]
@@ -90,6 +91,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.layers: dict[str, LayerStyle] = {"pca": LayerStyle(True, 0.5), "heatmap": LayerStyle(True, 0.6),
                                               "lines": LayerStyle(True, 1.0), "points": LayerStyle(True, 1.0)}
         self.heatmap_scale = "absolute"
+        self.heatmap_kind = "similarity"  # or "confidence" (a grid-matcher checkpoint's heatmap)
         self._overlay_on = False
         self._points = pg.ScatterPlotItem(pxMode=True)
         self._targets = pg.ScatterPlotItem(pxMode=True)
@@ -234,7 +236,7 @@ class PairView(pg.GraphicsLayoutWidget):
     def heatmap_levels(self) -> tuple[float, float]:
         """Cosine similarities at the two ends of the colour map (and of the colour bar)."""
         if self.heatmap_scale == "absolute":
-            return ABSOLUTE_RANGE
+            return CONFIDENCE_RANGE if self.heatmap_kind == "confidence" else ABSOLUTE_RANGE
         values = [s.heat.image for s in self._slots if s.has_heat and s.heat.image is not None]
         finite = [v[np.isfinite(v)] for v in values]
         finite = [v for v in finite if v.size]
@@ -249,6 +251,16 @@ class PairView(pg.GraphicsLayoutWidget):
             if slot.has_heat:
                 slot.heat.setLevels((lo, hi))
         self.colorbar.set_range(lo, hi)
+
+    def set_heatmap_kind(self, kind: str) -> None:
+        """What the heatmap shows: "similarity" (cosine, -1 ... 1) or "confidence" (0 ... 1); titles the colour bar."""
+        if kind == self.heatmap_kind:
+            return
+        from .colorbar import TITLE
+
+        self.heatmap_kind = kind
+        self.colorbar.title = "matcher confidence" if kind == "confidence" else TITLE
+        self._apply_levels()
 
     def set_heatmaps(self, heatmaps: dict[int, np.ndarray]) -> None:
         """Cosine-similarity rasters per image index (NaN = no colour, e.g. cells touching the padding)."""

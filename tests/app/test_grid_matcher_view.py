@@ -51,4 +51,7 @@ def test_grid_matcher_checkpoint_matches_clicks_and_shows_confidence(qtbot, make
     assert pm.confidence == pytest.approx(conf, abs=1e-5)
     heat = m.heatmaps[1]  # the confidence overlay on the target image
     assert np.allclose(heat, conf, atol=1e-5) and heat.shape[0] > 0
+    view = c.window.pair_view
+    assert view.heatmap_kind == "confidence" and view.colorbar.title == "matcher confidence"
+    assert view.heatmap_levels() == (0.0, 1.0)
     assert c.window.errors_shown == 0
