@@ -115,9 +115,11 @@ class Method:
     def evaluate(self, model: TrainModel, cfg: Any, progress: Progress | None = None) -> dict[str, float]:
         return {}
 
+    config_prefix: str = ""  # shipped configs are configs/<config_prefix or name>_*.yaml
+
     def configs(self) -> list[Path]:
-        """Experiment configs shipped for this method (``configs/<name>_*.yaml``)."""
-        return sorted(CONFIG_DIR.glob(f"{self.name}_*.yaml"))
+        """Experiment configs shipped for this method (``configs/<config_prefix or name>_*.yaml``)."""
+        return sorted(CONFIG_DIR.glob(f"{self.config_prefix or self.name}_*.yaml"))
 
 
 METHODS: dict[str, type[Method]] = {}

@@ -346,3 +346,13 @@ def test_training_on_pseudo_labels_lowers_held_out_loss(synth, tmp_path):
     with pytest.raises(DatasetError, match="same file"):
         train("diy_sc", None, over[:-8] + [f"data.labels={tmp_path / 'trn.safetensors'}",
                                             f"eval.labels={tmp_path / 'trn.safetensors'}"])
+
+
+def test_every_method_lists_its_shipped_configs():
+    from corrviz.training.method import get_method, list_methods
+
+    for name in list_methods():
+        names = {p.name for p in get_method(name).configs()}
+        assert names, f"{name} lists no shipped config"
+    assert {"pov_paper.yaml", "pov_vit_tiny_cpu.yaml"} <= {p.name for p in get_method("3dpov").configs()}
+    assert {"diy_sc_paper.yaml", "diy_sc_vit_tiny_cpu.yaml"} == {p.name for p in get_method("diy_sc").configs()}

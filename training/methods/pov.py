@@ -125,6 +125,7 @@ class PovModel(TrainModel):
 @register_method
 class Pov(Method):
     name = "3dpov"
+    config_prefix = "pov"  # configs/pov_paper.yaml, configs/pov_vit_tiny_cpu.yaml
     description = "3DPoV: EMA teacher-student patch ordering with differentiable sorting on point tracks (seed 001)"
     best_metric = "pcdp@0.05"
     best_mode = "max"
