@@ -37,19 +37,26 @@ def test_screenshots_script(tmp_path):
 def test_bench_script(tmp_path):
     import re
 
-    stdout = run(["scripts/bench_app.py", "--runs", "1", "--clicks", "3"], tmp_path)
+    stdout = run(["scripts/bench_app.py", "--runs", "1", "--clicks", "3", "--loop-seconds", "1"], tmp_path)
     rows = {}
     for line in stdout.splitlines():
         v = r"[\d.]+ ?(?:ms|s)\s+"
         m = re.match(r"^(\S+)\s+(.+?)\s{2,}([\d.]+) ?(ms|s)\s+" + 3 * v + r"(\d+)\s*(.*)$", line)
         if m:
-            rows[m.group(2)] = (m.group(1), float(m.group(3)), m.group(4), int(m.group(5)), m.group(6).strip())
-    assert set(rows) == {"cold start to first window", "cold start to backbone list",
-                         "cold start to weights probed", "click-to-match display at 60x60 grids"}
-    condition, median, unit, n, target = rows["click-to-match display at 60x60 grids"]
-    assert (condition, unit, n, target) == ("idle", "ms", 3, "median < 40 ms")
+            rows[(m.group(1), m.group(2))] = (float(m.group(3)), m.group(4), int(m.group(5)), m.group(6).strip())
+    assert set(rows) == {("cold", "cold start to first window"), ("cold", "cold start to backbone list"),
+                         ("cold", "cold start to weights probed"), ("idle", "click-to-match display at 60x60 grids"),
+                         ("training", "event-loop latency (1 s, 10 ms timer)"),
+                         ("training", "click-to-match display at 60x60 grids")}
+    median, unit, n, target = rows[("idle", "click-to-match display at 60x60 grids")]
+    assert (unit, n, target) == ("ms", 3, "median < 40 ms")
     assert 0.5 < median < 5000  # a real, measured latency (not zero, not a hang)
-    assert rows["cold start to first window"][1:4] == (rows["cold start to first window"][1], "s", 1)
+    median, unit, n, target = rows[("training", "click-to-match display at 60x60 grids")]
+    assert (unit, n, target) == ("ms", 3, "median < 100 ms") and 0.5 < median < 5000
+    _, unit, n, target = rows[("training", "event-loop latency (1 s, 10 ms timer)")]
+    assert unit == "ms" and n >= 20 and target == "p99 < 100 ms"  # a 10 ms timer ticked through the second
+    assert "loss points while it was measured" in stdout  # the run really went during the measurement
+    assert rows[("cold", "cold start to first window")][1:3] == ("s", 1)
 
 
 def test_bench_script_rejects_unknown_condition(tmp_path):
