@@ -4,7 +4,8 @@
 #   1. the synthetic SPair (train / val / test instances; table held out)    ~3 min
 #   2. an SPH sphere mapper on the same backbone (spherical rejection)        ~20 min, 1 thread
 #   3. the ablation: label stores (no filter / cycle / cycle + sphere) from the same tuples, one adapter
-#      per store (training/configs/diy_sc_vit_tiny_cpu.yaml), all evaluated on the test split      ~35 min
+#      per store (training/configs/diy_sc_vit_tiny_cpu.yaml), all evaluated on the test split; then the same
+#      with 800 tuples per category                                                               ~60 min
 #   4. the cycle + sphere adapter on the real sets (PF-WILLOW, the SPair subset), before and after
 set -euo pipefail
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -17,7 +18,11 @@ OUT=results/diy_sc
 LABELS=(--data results/synth --mapper results/runs/sph_tiny --out "$OUT" --backbone vit_tiny_patch16_224
         --resolution 448 --source 5:prenorm --r-max 1 --tuples 100)
 corrviz-train diy_sc ablation "${LABELS[@]}"
-CKPT=$OUT/runs/diy_sc_ablation_cycle_sphere/checkpoints/best/model.safetensors
+# the same arms from 8x more tuples (precision is measured on the 100-tuple sample above)
+LABELS8=(--data results/synth --mapper results/runs/sph_tiny --out results/diy_sc_t800 --backbone vit_tiny_patch16_224
+         --resolution 448 --source 5:prenorm --r-max 1 --tuples 800 --no-measure)
+corrviz-train diy_sc ablation "${LABELS8[@]}"
+CKPT=results/diy_sc_t800/runs/diy_sc_ablation_cycle_sphere/checkpoints/best/model.safetensors
 O=(--backbone vit_tiny_patch16_224 --resolution 448 --matcher soft-argmax --no-plots)
 for set in pfwillow spair; do
   root=$DATA/PF-WILLOW; [ "$set" = spair ] && root=$DATA/SPair-71k
