@@ -25,12 +25,19 @@ def track_color(k: int) -> tuple[int, int, int]:
     return TRACK_COLORS[k % len(TRACK_COLORS)]
 
 
-def track_summary(t, rule_label: str) -> str:
-    """One status line: how many tracks, through how many frames, and how many frames each hides."""
+def track_summary(t, rule_label: str, features: str = "") -> str:
+    """One status line: how many tracks, through how many frames, and how many frames each hides
+    (and, when given, which features tracked them)."""
     hidden = (~t.visible).sum(axis=0)
     per = ", ".join(f"#{k + 1}: {int(h)}" for k, h in enumerate(hidden))
-    return (f"{t.num_points} track(s) through {t.num_frames} frames in {t.seconds * 1000:.0f} ms; "
+    by = f" ({features})" if features else ""
+    return (f"{t.num_points} track(s) through {t.num_frames} frames in {t.seconds * 1000:.0f} ms{by}; "
             f"frames flagged occluded ({rule_label}): {per}.")
+
+
+def features_label(options) -> str:  # noqa: ANN001
+    """The backbone, plus the finetuned checkpoint (e.g. a 3DPoV run's) when one is loaded."""
+    return options.backbone + (f" + {Path(options.checkpoint).name}" if options.checkpoint else "")
 
 
 class MediaMixin:
@@ -143,15 +150,17 @@ class MediaMixin:
         if s.video is None:
             return
         frames, options = list(s.video.frames), s.options
+        # a finetuned checkpoint (e.g. 3DPoV's) tracks with its own features: say which
+        what = features_label(options)
 
         def done(maps, sec: float) -> None:
             s.set_video_features(maps)
             s.record_timing("video", sec)
             self.window.video_view.status.setText(
-                f"{len(maps)} frames ready ({options.backbone}). Click points on a frame to track them.")
+                f"{len(maps)} frames ready ({what}). Click points on a frame to track them.")
             self.retrack()  # tracks kept from other features are recomputed with these
 
-        self.window.video_view.status.setText(f"Extracting {options.backbone} features of {len(frames)} frames…")
+        self.window.video_view.status.setText(f"Extracting {what} features of {len(frames)} frames…")
         self.runner.submit("video_features", lambda p: extract_maps(frames, options, p), on_result=done,
                            on_error=lambda e: self.report_error(e, "Video feature extraction failed"),
                            on_cancelled=lambda: self.window.video_view.status.setText("Video features cancelled"))
@@ -226,7 +235,7 @@ class MediaMixin:
         colors = [track_color(k) for k in range(t.num_points)]
         vv.set_tracks([TrackLayer(t.xy[:, k], t.visible[:, k], conf[:, k], int(frames[k]),
                                   (float(qxy[k, 0]), float(qxy[k, 1])), colors[k]) for k in range(t.num_points)],
-                      track_summary(t, OCCLUSION_UI[t.rule][0]))
+                      track_summary(t, OCCLUSION_UI[t.rule][0], features_label(s.options)))
         if self.view3d is not None and s.video is not None:
             self.view3d.set_tracks([t.curve(k) for k in range(t.num_points)], colors, s.video.size)
 

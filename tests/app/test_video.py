@@ -73,3 +73,32 @@ def test_two_tracks_confidence_and_occlusion(qtbot, make_controller, tmp_path):
 
     vv.clear.click()
     assert c.session.track is None and vv.track_count() == 0
+
+
+def test_a_finetuned_checkpoint_tracks_with_its_own_features(qtbot, make_controller, tmp_path):
+    """A 3DPoV-style checkpoint (trainable blocks + MLP head) in the picker: the video is re-extracted through
+    it, the view says so, and the tracks are recomputed from its features."""
+    from corrviz.core.backbones import create_backbone
+    from corrviz.core.checkpoint import save_checkpoint
+    from corrviz.core.heads import AdaptedBackbone
+
+    bb = create_backbone("test_dinov2_tiny")
+    specs = [{"type": "blocks", "blocks": [2]}, {"type": "mlp", "channels": bb.feature_dim(), "hidden": [32],
+                                                 "out_channels": 16}]
+    ck = save_checkpoint(tmp_path / "pov_like.safetensors", AdaptedBackbone(bb, specs), "3dpov")
+    c = make_controller(backbone="test_dinov2_tiny")
+    video = tmp_path / "pan.avi"
+    write_video(video)
+    c.window.video_view.step.setValue(1)
+    c.open_paths([str(video)])
+    qtbot.waitUntil(lambda: c.session.video_maps is not None, timeout=60000)
+    c.session.set_frame(3)
+    click_frame(qtbot, c, 148.0, 90.0)
+    wait_tracks(qtbot, c, 1)
+    plain = c.session.track.xy.copy()
+    assert c.session.video_maps[0].features.shape[0] == bb.feature_dim()
+    assert c.set_checkpoint(str(ck))
+    qtbot.waitUntil(lambda: c.session.video_maps is not None and c.session.video_maps[0].features.shape[0] == 16
+                    and c.session.track is not None and not c.runner.busy("track"), timeout=90000)
+    assert "pov_like.safetensors" in c.window.video_view.status.text()
+    assert c.session.track.num_points == 1 and not np.allclose(c.session.track.xy, plain)
