@@ -134,6 +134,28 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def check_model_weights(m: Any, backbone: Any, method: str) -> None:
+    """The backbone weights a method's ``model`` section asks for can be found, before any work.
+
+    Pretrained weights (``model.pretrained``) of a backbone that needs them must be found (weights file,
+    ``CORRVIZ_WEIGHTS`` or the hub cache), else :class:`WeightsNotFoundError` says where corrviz looked;
+    an explicit ``model.weights`` file must exist.
+    """
+    from pathlib import Path as _Path
+
+    from corrviz.core.backbones import weights_available
+    from corrviz.core.errors import WeightsNotFoundError
+
+    if m.pretrained and backbone.needs_weights and not m.weights:
+        ok, where = weights_available(backbone.name)
+        if not ok:
+            raise WeightsNotFoundError(f"{method} needs pretrained {backbone.name} weights: {where} (set "
+                                       "CORRVIZ_WEIGHTS, model.weights=FILE, or model.pretrained=false for a "
+                                       "random-init speed test)")
+    if m.weights and not _Path(str(m.weights)).is_file():
+        raise WeightsNotFoundError(f"config key 'model.weights': {m.weights} does not exist")
+
+
 def _load_builtin() -> None:
     from . import methods  # noqa: F401 - registers the built-in methods
 

@@ -351,11 +351,16 @@ class PairView(pg.GraphicsLayoutWidget):
         if not lines:
             self._pseudo.setData([], [])
             return
+        xy = self._segments(lines)
+        self._pseudo.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(*lines[0].rgb, 220), width=1.5))
+
+    def _segments(self, lines: list[DrawLine]) -> np.ndarray:
+        """Scene coordinates (2N, 2) of the lines' end points, in ``connect="pairs"`` order."""
         xy = np.empty((2 * len(lines), 2))
         for k, ln in enumerate(lines):
             xy[2 * k] = self.to_scene(ln.a, ln.xa, ln.ya)
             xy[2 * k + 1] = self.to_scene(ln.b, ln.xb, ln.yb)
-        self._pseudo.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(*lines[0].rgb, 220), width=1.5))
+        return xy
 
     def pseudo_label_count(self) -> int:
         """How many pseudo-label lines are drawn (tests)."""
@@ -367,10 +372,7 @@ class PairView(pg.GraphicsLayoutWidget):
         if not lines:
             self._dense.setData([], [])
             return
-        xy = np.empty((2 * len(lines), 2))
-        for k, ln in enumerate(lines):
-            xy[2 * k] = self.to_scene(ln.a, ln.xa, ln.ya)
-            xy[2 * k + 1] = self.to_scene(ln.b, ln.xb, ln.yb)
+        xy = self._segments(lines)
         self._dense.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(80, 220, 255, 150), width=1))
 
     # -- figure export ------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from corrviz.core.backbones import create_backbone, get_config, weights_available
+from corrviz.core.backbones import create_backbone, get_config
 from corrviz.core.diy_adapter import DIYAdapter, adapter_spec
-from corrviz.core.errors import CorrvizError, DatasetError, WeightsNotFoundError
+from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
 from corrviz.core.train_features import TrainFeatures, sample_points
 
-from ..method import Method, StepOutput, TrainData, TrainModel, register_method
+from ..method import Method, StepOutput, TrainData, TrainModel, check_model_weights, register_method
 from .diy_sc_labels import LabelStore, load_labels
 from .diy_sc_losses import clip_loss, soft_argmax_loss, soft_argmax_points
 
@@ -182,13 +182,7 @@ class DIYSC(Method):
         if Path(str(cfg.data.labels)).resolve() == Path(str(cfg.eval.labels)).resolve():
             raise DatasetError("config keys 'data.labels' and 'eval.labels' are the same file; validation labels "
                                "must come from held-out images (labels --split val)")
-        if m.pretrained and bb.needs_weights and not m.weights:
-            ok, where = weights_available(bb.name)
-            if not ok:
-                raise WeightsNotFoundError(f"DIY-SC needs pretrained {bb.name} weights: {where} (set CORRVIZ_WEIGHTS, "
-                                           "model.weights=FILE, or model.pretrained=false)")
-        if m.weights and not Path(str(m.weights)).is_file():
-            raise WeightsNotFoundError(f"config key 'model.weights': {m.weights} does not exist")
+        check_model_weights(m, bb, "DIY-SC")
         train_imgs = {im.instance for im in load_labels(str(cfg.data.labels)).images}
         val_imgs = {im.instance for im in load_labels(str(cfg.eval.labels)).images}
         shared = sorted(train_imgs & val_imgs)

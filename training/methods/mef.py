@@ -17,21 +17,20 @@ PCDP@{0.05, 0.1, 0.2} on held-out procedural objects through corrviz's multiview
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from corrviz.core.backbones import create_backbone, get_config, weights_available
-from corrviz.core.errors import CorrvizError, DatasetError, WeightsNotFoundError
+from corrviz.core.backbones import create_backbone, get_config
+from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
 from corrviz.core.train_features import TrainFeatures, sample_points
 
 from ..losses import smooth_ap_loss
-from ..method import Method, StepOutput, TrainModel, register_method
+from ..method import Method, StepOutput, TrainModel, check_model_weights, register_method
 from .mef_data import TRAIN_SEED_MIN, VAL_SEED, MEFData, cached_view_set, object_list
 
 
@@ -140,14 +139,7 @@ class MEF(Method):
                                f"{bb.name}'s patch size {bb.patch_size}")
         if not 1 <= int(m.lora_blocks) <= bb.depth:
             raise CorrvizError(f"config key 'model.lora_blocks': {m.lora_blocks} for a backbone with {bb.depth} blocks")
-        if m.pretrained and bb.needs_weights and not m.weights:
-            ok, where = weights_available(bb.name)
-            if not ok:
-                raise WeightsNotFoundError(f"MEF needs pretrained {bb.name} weights: {where} "
-                                           "(set CORRVIZ_WEIGHTS, model.weights=FILE, or model.pretrained=false "
-                                           "for a random-init speed test)")
-        if m.weights and not Path(str(m.weights)).is_file():
-            raise WeightsNotFoundError(f"config key 'model.weights': {m.weights} does not exist")
+        check_model_weights(m, bb, "MEF")
         object_list(cfg.data)  # data folder layout and the held-out rules
         for key, n, angle in (("data", cfg.data.n_views, cfg.data.max_rotation_deg),
                               ("eval", cfg.eval.n_views, cfg.eval.max_rotation_deg)):

@@ -27,13 +27,13 @@ from typing import Any
 
 import torch
 
-from corrviz.core.backbones import create_backbone, get_config, weights_available
-from corrviz.core.errors import CorrvizError, WeightsNotFoundError
+from corrviz.core.backbones import create_backbone, get_config
+from corrviz.core.errors import CorrvizError
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
 from corrviz.core.train_features import TrainFeatures, sample_points
 
-from ..method import Method, StepOutput, TrainModel, register_method
+from ..method import Method, StepOutput, TrainModel, check_model_weights, register_method
 from ..sorting import NETWORKS, ranking_cross_entropy, soft_permutation
 from .mef_data import VAL_SEED
 from .pov_data import PovData, check_track_config
@@ -171,11 +171,7 @@ class Pov(Method):
         grid = int(m.resolution) // bb.patch_size
         if not 1 <= int(cfg.data.crop) <= grid:
             raise CorrvizError(f"config key 'data.crop': {cfg.data.crop} for a {grid} x {grid} feature grid")
-        if m.pretrained and bb.needs_weights and not m.weights:
-            ok, where = weights_available(bb.name)
-            if not ok:
-                raise WeightsNotFoundError(f"3DPoV needs pretrained {bb.name} weights: {where} (set CORRVIZ_WEIGHTS, "
-                                           "model.weights=FILE, or model.pretrained=false for a speed test)")
+        check_model_weights(m, bb, "3DPoV")
         check_track_config(cfg)
 
     def build_model(self, cfg: Any, device: torch.device) -> PovModel:

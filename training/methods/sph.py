@@ -20,20 +20,19 @@ reconstruction term on those images (``rec``) and L_vp (``vp``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from corrviz.core.backbones import create_backbone, get_config, weights_available
-from corrviz.core.errors import CorrvizError, DatasetError, WeightsNotFoundError
+from corrviz.core.backbones import create_backbone, get_config
+from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
 from corrviz.core.sph import azimuth_angles, bin_angles, circular_correlation
 from corrviz.core.train_features import TrainFeatures
 
-from ..method import Method, StepOutput, TrainModel, register_method
+from ..method import Method, StepOutput, TrainModel, check_model_weights, register_method
 from .sph_data import SPHData, SPHImage, images_from_pairs, list_file_images, synthetic_images
 from .sph_losses import (
     azimuth_cosines,
@@ -142,13 +141,7 @@ class SPH(Method):
         if int(m.resolution) % bb.patch_size:
             raise CorrvizError(f"config key 'model.resolution': {m.resolution} is not a multiple of "
                                f"{bb.name}'s patch size {bb.patch_size}")
-        if m.pretrained and bb.needs_weights and not m.weights:
-            ok, where = weights_available(bb.name)
-            if not ok:
-                raise WeightsNotFoundError(f"SPH needs pretrained {bb.name} weights: {where} (set CORRVIZ_WEIGHTS, "
-                                           "model.weights=FILE, or model.pretrained=false for a speed test)")
-        if m.weights and not Path(str(m.weights)).is_file():
-            raise WeightsNotFoundError(f"config key 'model.weights': {m.weights} does not exist")
+        check_model_weights(m, bb, "SPH")
         if str(d.source) not in SOURCES:
             raise CorrvizError(f"config key 'data.source': {d.source!r}; choose one of {', '.join(SOURCES)}")
         if str(d.source) != "synthetic" and not str(d.root):

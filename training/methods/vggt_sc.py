@@ -25,18 +25,17 @@ frozen backbone's features on the same points.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from corrviz.core.backbones import create_backbone, get_config, weights_available
-from corrviz.core.errors import CorrvizError, DatasetError, WeightsNotFoundError
+from corrviz.core.backbones import create_backbone, get_config
+from corrviz.core.errors import CorrvizError, DatasetError
 from corrviz.core.grid_matcher import GridMatcherHead, grid_matcher_spec, warp_by_grid
 from corrviz.core.heads import AdaptedBackbone
 from corrviz.core.progress import Progress
 
-from ..method import Method, StepOutput, TrainModel, register_method
+from ..method import Method, StepOutput, TrainModel, check_model_weights, register_method
 from . import vggt_sc_losses as L
 from .mef_data import TRAIN_SEED_MIN, VAL_SEED, cached_view_set, object_list
 from .vggt_sc_data import VGGTSCData
@@ -142,13 +141,7 @@ class VGGTSC(Method):
             raise CorrvizError(f"config key 'model.taps': {taps}; four increasing block indices below {bb.depth}")
         if int(m.frozen) > (taps[-1] if taps else bb.depth - 1):
             raise CorrvizError(f"config key 'model.frozen': {m.frozen} frozen blocks leave no trainable block")
-        if m.pretrained and bb.needs_weights and not m.weights:
-            ok, where = weights_available(bb.name)
-            if not ok:
-                raise WeightsNotFoundError(f"VGGT-SC needs pretrained {bb.name} weights: {where} (set "
-                                           "CORRVIZ_WEIGHTS, model.weights=FILE, or model.pretrained=false)")
-        if m.weights and not Path(str(m.weights)).is_file():
-            raise WeightsNotFoundError(f"config key 'model.weights': {m.weights} does not exist")
+        check_model_weights(m, bb, "VGGT-SC")
         if int(cfg.data.render_resolution) != int(m.resolution):
             raise CorrvizError("config keys 'data.render_resolution' and 'model.resolution' must be equal "
                                f"(got {cfg.data.render_resolution} and {m.resolution})")
