@@ -301,21 +301,22 @@ class FeatureMixin:
         self.runner.submit("match", lambda _p: compute_matches(req), on_result=done, on_error=failed)
 
     def grid_checkpoint(self) -> tuple | None:
-        """(backbone, weights, checkpoint, resolution) when the loaded checkpoint is a grid matcher (VGGT-SC)."""
+        """(backbone, weights, checkpoint, resolution, device) when the loaded checkpoint is a grid matcher
+        (VGGT-SC); its kind is read from the file header once per path."""
         o = self.session.options
-        if not o.checkpoint or getattr(self, "_grid_kind", {}).get(o.checkpoint) is False:
+        if not o.checkpoint:
             return None
-        cache = self.__dict__.setdefault("_grid_kind", {})
-        if o.checkpoint not in cache:
+        kinds = self.__dict__.setdefault("_checkpoint_kinds", {})
+        if o.checkpoint not in kinds:
             from corrviz.core.checkpoint import read_checkpoint_metadata
 
             try:
-                cache[o.checkpoint] = read_checkpoint_metadata(o.checkpoint).get("kind") == "grid_matcher"
+                kinds[o.checkpoint] = read_checkpoint_metadata(o.checkpoint).get("kind")
             except CorrvizError:
-                cache[o.checkpoint] = False
-        if not cache[o.checkpoint]:
+                kinds[o.checkpoint] = None
+        if kinds[o.checkpoint] != "grid_matcher":
             return None
-        return (o.backbone, o.weights, o.checkpoint, o.resolution)
+        return (o.backbone, o.weights, o.checkpoint, o.resolution, o.device)
 
     def match_key(self) -> tuple:
         """Everything the matches depend on: two equal keys give the same :class:`MatchResult`."""

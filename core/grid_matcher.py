@@ -198,6 +198,18 @@ class DenseFlow:
         return out[:, :2].double().numpy(), out[:, 2].double().numpy()
 
 
+def flow_matches(flow: DenseFlow, xy_s: np.ndarray, target_size: tuple[int, int]):  # noqa: ANN201
+    """:class:`~corrviz.core.matching.Matches` of source points read from a flow: score = confidence, valid =
+    the match lands inside the target image (``target_size`` = (W, H))."""
+    from .matching import Matches
+
+    pts = np.asarray(xy_s, np.float64).reshape(-1, 2)
+    trg_xy, conf = flow.match(pts)
+    w, h = target_size
+    inside = (trg_xy[:, 0] >= 0) & (trg_xy[:, 0] <= w) & (trg_xy[:, 1] >= 0) & (trg_xy[:, 1] <= h)
+    return Matches(pts, trg_xy, conf, inside, "grid", confidence=conf)
+
+
 def _to_image_pixels(grid: torch.Tensor, t: CanvasTransform) -> np.ndarray:
     canvas_xy = grid_to_pixels(grid.float(), t.canvas_w, t.canvas_h).cpu().double().numpy()
     return t.canvas_to_image(canvas_xy)

@@ -13,7 +13,9 @@ window can appear before they load.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -417,13 +419,7 @@ def pca_foreground(maps: list[FeatureMap]) -> list[np.ndarray]:
 
 def raster_on_image(values: np.ndarray, fm: FeatureMap, max_side: int = 256) -> np.ndarray:
     """Resample a grid-shaped map (gh, gw) onto the image (nearest cell), at most ``max_side`` px."""
-    t = fm.transform
-    scale = min(1.0, max_side / max(t.image_w, t.image_h))
-    w, h = max(1, round(t.image_w * scale)), max(1, round(t.image_h * scale))
-    xs = (np.arange(w) + 0.5) / scale
-    ys = (np.arange(h) + 0.5) / scale
-    gx, gy = np.meshgrid(xs, ys)
-    cells = t.image_to_cell(np.stack([gx, gy], axis=-1))
+    cells = fm.transform.image_to_cell(image_lattice(fm.transform, max_side))
     return np.asarray(values)[cells[..., 0], cells[..., 1]]
 
 
@@ -440,50 +436,62 @@ class MatchRequest:
     sphere: tuple | None = None  # per-image sphere FeatureMaps, for the combined matcher
     heatmap_side: int = 256
     alpha: float = 0.2  # weight of the sphere similarity in the combined matcher
-    # a grid-matcher (VGGT-SC) checkpoint: (backbone, weights, checkpoint, resolution); matches are read from its
+    # a grid-matcher (VGGT-SC) checkpoint: (backbone, weights, checkpoint, resolution[, device]); matches are read from its
     # dense flow of the RGB ``images`` and the heatmap is the target's confidence (not a similarity)
     grid: tuple | None = None
     images: tuple = ()
 
 
-_GRID_MODELS: dict[tuple, object] = {}
-_FLOWS: dict[tuple, object] = {}
+_FLOWS: OrderedDict = OrderedDict()  # (grid, id(src), id(trg)) -> (src, trg, flow), the last few pairs
+_FLOWS_LOCK = threading.Lock()
 
 
-def grid_model(backbone: str, weights: str | None, checkpoint: str):  # noqa: ANN201
-    """The grid-matcher model of a checkpoint (loaded once per (backbone, weights, checkpoint))."""
-    key = (backbone, weights, checkpoint)
-    if key not in _GRID_MODELS:
-        from .backbones import create_backbone
-        from .checkpoint import apply_checkpoint
+def grid_model(backbone: str, weights: str | None, checkpoint: str, device: str = "cpu"):  # noqa: ANN201
+    """The grid-matcher model of a checkpoint: the very model the app's feature extractor already holds for
+    (backbone, checkpoint, weights) (:func:`corrviz.core.features.shared_extractor`), not a second copy."""
+    from .features import FeatureOptions, shared_extractor
+    from .grid_matcher import find_grid_matcher
 
-        _GRID_MODELS.clear()
-        _FLOWS.clear()
-        _GRID_MODELS[key] = apply_checkpoint(create_backbone(backbone, weights=weights), checkpoint, kind="grid_matcher")
-    return _GRID_MODELS[key]
+    model = shared_extractor(backbone, FeatureOptions(device=device), checkpoint, weights).backbone
+    if find_grid_matcher(model) is None:
+        raise InputMismatchError(f"{checkpoint}: not a grid-matcher checkpoint")
+    return model
 
 
 def pair_flow(grid: tuple, src: np.ndarray, trg: np.ndarray):  # noqa: ANN201
-    """Dense flow of a pair from a grid-matcher checkpoint, kept for the last few pairs (keyed on the pixels)."""
-    import hashlib
+    """Dense flow of a pair from a grid-matcher checkpoint, kept for the last few pairs.
 
+    Keyed on the image arrays' identity (the session's images are never modified in place); the cache
+    holds the arrays, so an id cannot be reused while its entry lives. A click costs no hashing of pixels.
+    """
     from .grid_matcher import predict_flow
 
-    key = (grid, hashlib.sha1(np.ascontiguousarray(src)).hexdigest(), hashlib.sha1(np.ascontiguousarray(trg)).hexdigest())
-    if key not in _FLOWS:
-        if len(_FLOWS) >= 8:
-            _FLOWS.pop(next(iter(_FLOWS)))
-        _FLOWS[key] = predict_flow(grid_model(*grid[:3]), src, trg, grid[3])
-    return _FLOWS[key]
+    key = (grid, id(src), id(trg))
+    with _FLOWS_LOCK:
+        hit = _FLOWS.get(key)
+        if hit is not None and hit[0] is src and hit[1] is trg:
+            _FLOWS.move_to_end(key)
+            return hit[2]
+    flow = predict_flow(grid_model(grid[0], grid[1], grid[2], grid[4] if len(grid) > 4 else "cpu"), src, trg, grid[3])
+    with _FLOWS_LOCK:
+        _FLOWS[key] = (src, trg, flow)
+        while len(_FLOWS) > 8:
+            _FLOWS.popitem(last=False)
+    return flow
 
 
-def confidence_on_image(conf: np.ndarray, transform, max_side: int = 256) -> np.ndarray:  # noqa: ANN001
-    """A canvas-pixel confidence map (Hc, Wc) resampled onto the image (nearest), at most ``max_side`` px."""
+def image_lattice(transform, max_side: int = 256) -> np.ndarray:  # noqa: ANN001
+    """Image-pixel centres (h, w, 2) of a raster of the image at most ``max_side`` px on its longer side."""
     t = transform
     scale = min(1.0, max_side / max(t.image_w, t.image_h))
     w, h = max(1, round(t.image_w * scale)), max(1, round(t.image_h * scale))
     gx, gy = np.meshgrid((np.arange(w) + 0.5) / scale, (np.arange(h) + 0.5) / scale)
-    c = t.image_to_canvas(np.stack([gx, gy], axis=-1))
+    return np.stack([gx, gy], axis=-1)
+
+
+def confidence_on_image(conf: np.ndarray, transform, max_side: int = 256) -> np.ndarray:  # noqa: ANN001
+    """A canvas-pixel confidence map (Hc, Wc) resampled onto the image (nearest), at most ``max_side`` px."""
+    c = transform.image_to_canvas(image_lattice(transform, max_side))
     cols = np.clip(np.floor(c[..., 0]).astype(int), 0, conf.shape[1] - 1)
     rows = np.clip(np.floor(c[..., 1]).astype(int), 0, conf.shape[0] - 1)
     return np.asarray(conf, dtype=np.float32)[rows, cols]
@@ -530,6 +538,8 @@ def compute_matches(req: MatchRequest) -> MatchResult:
 
 def grid_matches(req: MatchRequest, t0: float) -> MatchResult:
     """Matches read from a grid matcher's flow; the heatmap of every target is its confidence map."""
+    from .grid_matcher import flow_matches
+
     result = MatchResult("grid", heatmap_point=req.heatmap_point)
     images = list(req.images)
     for src in sorted({p.image for p in req.points}):
@@ -539,12 +549,10 @@ def grid_matches(req: MatchRequest, t0: float) -> MatchResult:
             if trg == src:
                 continue
             flow = pair_flow(req.grid, images[src], images[trg])
-            trg_xy, conf = flow.match(xy)
-            h, w = images[trg].shape[:2]
+            m = flow_matches(flow, xy, (images[trg].shape[1], images[trg].shape[0]))
             for k, q in enumerate(idx):
-                x, y = float(trg_xy[k, 0]), float(trg_xy[k, 1])
-                result.matches.append(PointMatch(q, trg, (x, y), float(conf[k]), bool(0 <= x <= w and 0 <= y <= h),
-                                                 float(conf[k])))
+                result.matches.append(PointMatch(q, trg, (float(m.trg_xy[k, 0]), float(m.trg_xy[k, 1])),
+                                                 float(m.score[k]), bool(m.valid[k]), float(m.confidence[k])))
             if req.heatmap_point in idx:  # the confidence overlay: how sure the matcher is of each target pixel
                 result.heatmaps[trg] = confidence_on_image(flow.conf_ts, flow.transform_t, req.heatmap_side)
     result.seconds = time.perf_counter() - t0

@@ -92,15 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-METHOD_COMMANDS = {"diy_sc": ("labels", "ablation")}  # corrviz-train METHOD SUBCOMMAND ... (a method's own tools)
+def method_subcommand(raw: list[str]):  # noqa: ANN201
+    """``corrviz-train METHOD WORD ...`` where WORD (not an option, not key=value) names one of the method's
+    own tools (:meth:`Method.subcommands`): that tool's main, else None (normal training arguments)."""
+    if len(raw) < 2 or raw[0].startswith("-") or raw[1].startswith("-") or "=" in raw[1]:
+        return None
+    if raw[0] not in list_methods():
+        return None  # the usual "unknown method" error comes from the training path
+    return get_method(raw[0]).subcommands().get(raw[1])
 
 
 def main(argv: list[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
-    if len(raw) >= 2 and raw[1] in METHOD_COMMANDS.get(raw[0], ()):
-        from .methods import diy_sc_cli
-
-        return run_cli(lambda: diy_sc_cli.main(raw[1:]), f"corrviz-train {raw[0]} {raw[1]}")
+    tool = method_subcommand(raw)
+    if tool is not None:
+        return run_cli(lambda: tool(raw[2:]), f"corrviz-train {raw[0]} {raw[1]}")
     args = build_parser().parse_intermixed_args(argv)
 
     def body() -> int:

@@ -117,6 +117,10 @@ class Method:
 
     config_prefix: str = ""  # shipped configs are configs/<config_prefix or name>_*.yaml
 
+    def subcommands(self) -> dict[str, Any]:
+        """The method's own tools, ``corrviz-train NAME SUBCOMMAND ...``: {name: main(argv) -> exit code}."""
+        return {}
+
     def configs(self) -> list[Path]:
         """Experiment configs shipped for this method (``configs/<config_prefix or name>_*.yaml``)."""
         return sorted(CONFIG_DIR.glob(f"{self.config_prefix or self.name}_*.yaml"))

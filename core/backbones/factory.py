@@ -14,7 +14,6 @@ from .base import Backbone
 from .registry import _REGISTRY, DEFAULT_BACKBONE_ORDER, BackboneConfig, get_builder, get_config
 from .weights import find_weights, load_state_dict, read_metadata
 
-
 _INIT_LOCK = threading.Lock()
 
 

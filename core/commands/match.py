@@ -182,14 +182,10 @@ def checkpoint_kind(path: str) -> str:
 
 def grid_matches(model, src: np.ndarray, trg: np.ndarray, pts: np.ndarray, resolution: int | None = None):  # noqa: ANN001
     """Matches read from a grid matcher's dense flow (confidence per point; score = confidence)."""
-    from ..grid_matcher import predict_flow
-    from ..matching import Matches
+    from ..grid_matcher import flow_matches, predict_flow
 
     flow = predict_flow(model, src, trg, resolution)
-    trg_xy, conf = flow.match(pts)
-    h, w = trg.shape[:2]
-    inside = (trg_xy[:, 0] >= 0) & (trg_xy[:, 0] <= w) & (trg_xy[:, 1] >= 0) & (trg_xy[:, 1] <= h)
-    return Matches(pts, trg_xy, conf, inside, "grid", confidence=conf), flow
+    return flow_matches(flow, pts, (trg.shape[1], trg.shape[0])), flow
 
 
 def run_grid_matcher(args: argparse.Namespace, backbone, src: np.ndarray, trg: np.ndarray, names: tuple,  # noqa: ANN001

@@ -264,7 +264,7 @@ def test_session_matches_and_confidence_overlay_from_a_grid_matcher(tiny, tmp_pa
         model.heads[0].head.head[-1].bias.zero_()
         model.heads[0].head.head[-1].bias[2] = 2.0  # confidence channel: sigmoid(2) everywhere
     path = save_checkpoint(tmp_path / "gm.safetensors", model, "vggt_sc", git_commit="x", git_dirty=False)
-    monkeypatch.setattr(S, "_GRID_MODELS", {("test_dinov2_tiny", None, str(path)): model.eval()})
+    monkeypatch.setattr(S, "grid_model", lambda *_a: model.eval())  # the fixture's model, no rebuild
     rng = np.random.default_rng(0)
     imgs = tuple((rng.random((56, 56, 3)) * 255).astype(np.uint8) for _ in range(2))
     pts = (S.QueryPoint(0, 10.0, 12.0), S.QueryPoint(0, 30.5, 40.0))

@@ -157,6 +157,11 @@ class DIYSC(Method):
             "eval": {"labels": "", "max_pairs": 300},
         }
 
+    def subcommands(self) -> dict[str, Any]:
+        from .diy_sc_cli import SUBCOMMANDS
+
+        return dict(SUBCOMMANDS)
+
     def validate(self, cfg: Any) -> None:
         m = cfg.model
         bb = get_config(str(m.backbone))

@@ -250,14 +250,3 @@ def ablation_main(argv: list[str]) -> int:
 
 
 SUBCOMMANDS = {"labels": labels_main, "ablation": ablation_main}
-
-
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in SUBCOMMANDS:
-        raise CorrvizError(f"corrviz-train diy_sc: unknown subcommand {argv[0] if argv else ''!r}; "
-                           f"choose {', '.join(SUBCOMMANDS)} (or train with corrviz-train diy_sc --config ...)")
-    return SUBCOMMANDS[argv[0]](argv[1:])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
