@@ -1,4 +1,6 @@
-"""The controller's checkpoint parts (a mixin of :class:`corrviz.app.controller.Controller`).
+"""The checkpoint controller: backbone weights, finetuned checkpoints and the sphere mapper, over the session.
+
+Its view is the checkpoint part of the side panel (:class:`CheckpointPanelLike`, or a mock).
 
 Backbone weights: a weights file chosen for the current backbone, or the weights folder, both
 kept in the user's :class:`~corrviz.core.settings.Settings`; the picker is re-probed afterwards.
@@ -13,24 +15,50 @@ in the session (and the extractor's cache), so switching views never recomputes 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-
-from PyQt6.QtWidgets import QFileDialog
+from typing import Any, Protocol
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session_3d import check_sphere_checkpoint, extract_sphere
+
+from .context import AppContext, start_folder
 
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 NO_SPHERE = "none (combined matcher off; 3D sphere is a placeholder)"
 
 
-class CheckpointMixin:
-    """Checkpoint pickers. Uses ``self.session``, ``self.window``, ``self.runner``, ``self.settings``."""
+class CheckpointPanelLike(Protocol):
+    """The weights and checkpoint part of the side panel (:class:`corrviz.app.widgets.options_panel.OptionsPanel`)."""
 
-    def _init_checkpoints(self) -> None:
-        p, s = self.window.options, self.session
+    sigCheckpointBrowse: Any
+    sigCheckpointClear: Any
+    sigSphereBrowse: Any
+    sigSphereClear: Any
+    sigAlphaChanged: Any
+    sigWeightsFile: Any
+    sigWeightsFolder: Any
+    sigCheckpointPicked: Any
+
+    def set_trained_checkpoints(self, items: list[tuple[str, str]]) -> None: ...
+    def set_alpha(self, alpha: float) -> None: ...
+    def set_weights_state(self, backbone: str, ok: bool, detail: str) -> None: ...
+    def set_checkpoint_info(self, text: str, ok: bool = True) -> None: ...
+    def set_sphere_info(self, text: str, ok: bool = True) -> None: ...
+    def set_sphere_loaded(self, loaded: bool) -> None: ...
+    def set_method(self, method: str) -> None: ...
+
+
+class CheckpointController:
+    """Checkpoint pickers. ``probe_weights()`` looks for every network's weights again (the main controller's)."""
+
+    def __init__(self, ctx: AppContext, panel: CheckpointPanelLike,
+                 probe_weights: Callable[[], None] = lambda: None) -> None:
+        self.ctx, self.session, self.runner, self.settings = ctx, ctx.session, ctx.runner, ctx.settings
+        self.panel, self.probe_weights = panel, probe_weights
+        p, s = panel, self.session
         self._sphere_key: tuple | None = None
         p.sigCheckpointBrowse.connect(self.ask_checkpoint)
         p.sigCheckpointClear.connect(lambda: self.set_checkpoint(None))
@@ -44,11 +72,9 @@ class CheckpointMixin:
         s.sigSphereChanged.connect(self._on_sphere)
         p.set_alpha(s.sphere_alpha)
 
-    def _ask_file(self, title: str) -> str:
-        folder = (self.settings.last_folder or str(Path.home()))
-        p, _ = QFileDialog.getOpenFileName(self.window, title, folder,
-                                           "corrviz checkpoints (*.safetensors);;All files (*)")
-        return p
+    def ask_file(self, title: str) -> str:
+        return self.ctx.dialogs.open_file(title, start_folder(self.settings),
+                                          "corrviz checkpoints (*.safetensors);;All files (*)")
 
     # -- backbone weights ---------------------------------------------------------------------------
     def weights_file_for(self, backbone: str) -> str | None:
@@ -58,9 +84,8 @@ class CheckpointMixin:
 
     def ask_weights_file(self) -> None:
         name = self.session.options.backbone
-        folder = (self.settings.last_folder or str(Path.home()))
-        p, _ = QFileDialog.getOpenFileName(self.window, f"Weights file for {name}", folder,
-                                           "Weights (" + " ".join(f"*{x}" for x in WEIGHT_FILE_SUFFIXES) + ")")
+        p = self.ctx.dialogs.open_file(f"Weights file for {name}", start_folder(self.settings),
+                                       "Weights (" + " ".join(f"*{x}" for x in WEIGHT_FILE_SUFFIXES) + ")")
         if p:
             self.set_weights_file(name, p)
 
@@ -70,43 +95,43 @@ class CheckpointMixin:
         problem = ("does not exist" if not p.is_file() else "is not a weights file (expected "
                    + ", ".join(WEIGHT_FILE_SUFFIXES) + ")" if p.suffix.lower() not in WEIGHT_FILE_SUFFIXES else "")
         if problem:
-            self.window.show_error("Weights file not usable", f"{p}: {problem}")
+            self.ctx.show_error("Weights file not usable", f"{p}: {problem}")
             return False
         self.settings.update(weights_files={**self.settings.weights_files, backbone: str(p)})
-        self.window.options.set_weights_state(backbone, True, f"chosen file:{p}")
+        self.panel.set_weights_state(backbone, True, f"chosen file:{p}")
         if self.session.options.backbone == backbone:
             self.session.set_options(replace(self.session.options, weights=str(p)))
-        self.window.show_status(f"{backbone}: weights from {p}")
+        self.ctx.show_status(f"{backbone}: weights from {p}")
         return True
 
     def ask_weights_folder(self) -> None:
-        start = self.settings.weights_dir or (self.settings.last_folder or str(Path.home()))
-        d = QFileDialog.getExistingDirectory(self.window, "Folder of <backbone>.safetensors weights", start)
+        start = self.settings.weights_dir or start_folder(self.settings)
+        d = self.ctx.dialogs.folder("Folder of <backbone>.safetensors weights", start)
         if d:
             self.set_weights_folder(d)
 
     def set_weights_folder(self, folder: str) -> bool:
         """Save the weights folder in the settings and look for every network's weights again."""
         if not Path(folder).is_dir():
-            self.window.show_error("Not a folder", f"{folder}: the weights folder does not exist")
+            self.ctx.show_error("Not a folder", f"{folder}: the weights folder does not exist")
             return False
         self.settings.update(weights_dir=str(folder))
         env = os.environ.get("CORRVIZ_WEIGHTS")
         note = f" (CORRVIZ_WEIGHTS={env} is set and takes precedence while it is)" if env else ""
-        self.window.show_status(f"Weights folder set to {folder}{note}; looking for weights again…")
+        self.ctx.show_status(f"Weights folder set to {folder}{note}; looking for weights again…")
         self.probe_weights()
         return True
 
     # -- finetuned feature checkpoint ---------------------------------------------------------------
     def ask_checkpoint(self) -> None:
-        p = self._ask_file("Choose a corrviz checkpoint")
+        p = self.ask_file("Choose a corrviz checkpoint")
         if p:
             self.set_checkpoint(p)
 
     def set_checkpoint(self, path: str | None) -> bool:
         """Use a finetuned checkpoint; incompatible ones are explained (panel + dialog), not applied."""
         o = self.session.options
-        panel = self.window.options
+        panel = self.panel
         if path is None:
             self.session.set_options(replace(o, checkpoint=None))
             panel.set_checkpoint_info("none (plain backbone)")
@@ -117,21 +142,21 @@ class CheckpointMixin:
             meta = read_checkpoint_metadata(path)
         except CorrvizError as exc:
             panel.set_checkpoint_info(f"{Path(path).name}: unusable", ok=False)
-            self.report_error(exc, "Checkpoint not usable")
+            self.ctx.report_error(exc, "Checkpoint not usable")
             return False
         modules = [str(m.get("type")) for m in meta.get("modules", [])]
         if modules and modules[-1] == "sphere_mapper":
             msg = (f"{Path(path).name} is a sphere mapper (it turns features into 3-D points on a sphere), "
                    "not finetuned features. Load it under 'Sphere mapper' to use the combined matcher.")
             panel.set_checkpoint_info(msg, ok=False)
-            self.window.show_error("Sphere mapper, not a feature checkpoint", msg)
+            self.ctx.show_error("Sphere mapper, not a feature checkpoint", msg)
             return False
         if meta.get("backbone") != o.backbone:
             msg = (f"{Path(path).name} was trained on backbone '{meta.get('backbone')}' "
                    f"(method {meta.get('method', '?')}), but the current backbone is '{o.backbone}'. "
                    f"Pick '{meta.get('backbone')}' in the backbone list first.")
             panel.set_checkpoint_info(msg, ok=False)
-            self.window.show_error("Checkpoint for another backbone", msg)
+            self.ctx.show_error("Checkpoint for another backbone", msg)
             return False
         self.session.set_options(replace(o, checkpoint=str(path)))
         if meta.get("kind") == "grid_matcher":
@@ -152,7 +177,7 @@ class CheckpointMixin:
         """A training run's checkpoint appears first in the picker's list of trained checkpoints."""
         items = [(label, str(path))] + [it for it in self._trained_items() if it[1] != str(path)]
         self.settings.set_value("trained_checkpoints", [f"{lb}\t{pt}" for lb, pt in items[:20]])
-        self.window.options.set_trained_checkpoints(items[:20])
+        self.panel.set_trained_checkpoints(items[:20])
 
     def load_trained_checkpoint(self, path: str) -> bool:
         """Use a trained checkpoint at the backbone, layer, facet and resolution it was trained for."""
@@ -163,7 +188,7 @@ class CheckpointMixin:
         try:
             meta = read_checkpoint_metadata(path)
         except CorrvizError as exc:
-            self.report_error(exc, "Checkpoint not usable")
+            self.ctx.report_error(exc, "Checkpoint not usable")
             return False
         modules = [str(m.get("type")) for m in meta.get("modules", [])]
         if modules and modules[-1] == "sphere_mapper":
@@ -174,19 +199,19 @@ class CheckpointMixin:
         self.session.set_options(replace(  # one change: one extraction
             o, backbone=str(meta.get("backbone", o.backbone)), layer=feature.get("layer", o.layer),
             facet=feature.get("facet", o.facet), resolution=feature.get("resolution", o.resolution), checkpoint=path))
-        self.window.options.set_checkpoint_info(f"{Path(path).parent.name}/{Path(path).name} "
+        self.panel.set_checkpoint_info(f"{Path(path).parent.name}/{Path(path).name} "
                                                 f"({meta.get('method', '?')})")
         return True
 
     # -- sphere mapper ------------------------------------------------------------------------------
     def ask_sphere_checkpoint(self) -> None:
-        p = self._ask_file("Choose a sphere-mapper checkpoint")
+        p = self.ask_file("Choose a sphere-mapper checkpoint")
         if p:
             self.set_sphere_checkpoint(p)
 
     def set_sphere_checkpoint(self, path: str | None) -> bool:
         """Load a sphere mapper for the current backbone; a mismatched one is explained, not applied."""
-        panel = self.window.options
+        panel = self.panel
         if path is None:
             self.session.set_sphere_checkpoint(None)
             panel.set_sphere_info(NO_SPHERE)
@@ -195,12 +220,12 @@ class CheckpointMixin:
             meta = check_sphere_checkpoint(path, self.session.options.backbone)
         except CorrvizError as exc:
             panel.set_sphere_info(f"{Path(path).name}: not used. {exc}", ok=False)
-            self.window.show_error("Sphere mapper not usable", str(exc))
+            self.ctx.show_error("Sphere mapper not usable", str(exc))
             return False
         self.session.set_sphere_checkpoint(str(path))
         panel.set_sphere_info(f"{Path(path).name} (method {meta.get('method', '?')}, for {meta.get('backbone')}); "
                               "combined matcher available")
-        self.window.show_status(f"Sphere mapper {Path(path).name} loaded; extracting sphere maps…")
+        self.ctx.show_status(f"Sphere mapper {Path(path).name} loaded; extracting sphere maps…")
         return True
 
     def drop_sphere_for_backbone(self, backbone: str) -> None:
@@ -208,24 +233,21 @@ class CheckpointMixin:
         ck = self.session.sphere_checkpoint
         if ck is not None and backbone != self.session.options.backbone:
             self.session.set_sphere_checkpoint(None)
-            self.window.options.set_sphere_info(
+            self.panel.set_sphere_info(
                 f"{Path(ck).name} unloaded: it maps '{self.session.options.backbone}' features, the backbone is "
                 f"now '{backbone}'.", ok=False)
 
     def _on_sphere(self) -> None:
         s = self.session
         loaded = s.sphere_checkpoint is not None
-        self.window.options.set_sphere_loaded(loaded)
-        self.window.options.set_alpha(s.sphere_alpha)
-        self.window.options.set_method(s.method)
+        self.panel.set_sphere_loaded(loaded)
+        self.panel.set_alpha(s.sphere_alpha)
+        self.panel.set_method(s.method)
         if not loaded:
             self._sphere_key = None
             self.runner.cancel("sphere")
         elif s.sphere_maps is None:
             self.start_sphere_extraction()
-        self._update_3d_points()
-        if s.method == "combined" and s.sphere_maps is not None:
-            self.request_matches()
 
     def start_sphere_extraction(self) -> None:
         s = self.session
@@ -241,11 +263,11 @@ class CheckpointMixin:
             if s.sphere_checkpoint == ck and s.options == options:
                 s.set_sphere_maps(maps)
                 s.record_timing("sphere", sec)
-                self.window.show_status(f"Sphere maps ready ({Path(ck).name}).")
+                self.ctx.show_status(f"Sphere maps ready ({Path(ck).name}).")
 
         def failed(exc: Exception) -> None:
             self._sphere_key = None
-            self.report_error(exc, "Sphere extraction failed")
+            self.ctx.report_error(exc, "Sphere extraction failed")
 
         self.runner.submit("sphere", lambda p: extract_sphere(images, options, ck, p), on_result=done,
-                           on_error=failed, on_cancelled=lambda: self.window.show_status("Sphere extraction cancelled"))
+                           on_error=failed, on_cancelled=lambda: self.ctx.show_status("Sphere extraction cancelled"))

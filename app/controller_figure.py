@@ -1,4 +1,7 @@
-"""Controller part for the 2-D view's layers and for exporting figures and matches (a mixin).
+"""The figure controller: the 2-D view's layers, and exporting figures and matches.
+
+It exports what a window shows, so its view is the window (``tabs``, ``pair_view``, ``video_view``,
+``view3d``, ``layers``); dialogs come through the context.
 
 The layer list drives the pair view's layers (the PCA layer's opacity is the session's overlay
 opacity, so the options panel, session files and the layer list agree). Export dialogs start in
@@ -8,19 +11,22 @@ the last export folder, kept in the app's settings object.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from PyQt6.QtWidgets import QDialog, QFileDialog
+from PyQt6.QtWidgets import QDialog
 
 from . import export as figure_export
+from .context import AppContext
 from .main_window import TAB_3D, TAB_VIDEO
 from .widgets.export_dialog import FigureExportDialog
 from .widgets.pair_view import HEATMAP_SCALES
 
 
-class FigureMixin:
-    """Layers and export. Uses ``self.session``, ``self.window`` and ``self.settings``."""
+class FigureController:
+    """Layers and export."""
 
-    def _init_figure(self) -> None:
+    def __init__(self, ctx: AppContext, window: Any) -> None:
+        self.ctx, self.session, self.settings, self.window = ctx, ctx.session, ctx.settings, window
         w, s = self.window, self.session
         view, layers = w.pair_view, w.layers
         for name, style in view.layers.items():  # the last run's layer styles (PCA opacity: the session's)
@@ -59,13 +65,13 @@ class FigureMixin:
                       layers: dict[str, bool] | None = None) -> Path:
         widget, snapshot = self.figure_widget()
         out = figure_export.export_figure(widget, path, dpi, snapshot, background, layers)
-        self.window.show_status(f"Figure written to {out}")
+        self.ctx.show_status(f"Figure written to {out}")
         return out
 
     def export_matches(self, path: str | Path) -> Path:
         out = figure_export.export_matches(figure_export.matches_table(self.session), path,
                                            figure_export.provenance(self.session))
-        self.window.show_status(f"Matches written to {out}")
+        self.ctx.show_status(f"Matches written to {out}")
         return out
 
     def export_folder(self) -> str:
@@ -78,14 +84,13 @@ class FigureMixin:
         try:
             out = write()
         except (ValueError, OSError) as exc:
-            self.window.show_error("Export failed", str(exc))
+            self.ctx.show_error("Export failed", str(exc))
             return
         self.settings.update(last_export_folder=str(Path(out).resolve().parent))
 
     def ask_export_figure(self) -> None:
-        p, _ = QFileDialog.getSaveFileName(self.window, "Export figure",
-                                           str(Path(self.export_folder()) / "corrviz_figure.png"),
-                                           "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+        p = self.ctx.dialogs.save_file("Export figure", str(Path(self.export_folder()) / "corrviz_figure.png"),
+                                       "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
         if not p:
             return
         widget, _ = self.figure_widget()
@@ -101,9 +106,8 @@ class FigureMixin:
         self._export_and_remember(lambda: self.export_figure(p, dpi, background, chosen or None))
 
     def ask_export_matches(self) -> None:
-        p, _ = QFileDialog.getSaveFileName(self.window, "Export matches",
-                                           str(Path(self.export_folder()) / "matches.csv"),
-                                           "CSV (*.csv);;JSON (*.json)")
+        p = self.ctx.dialogs.save_file("Export matches", str(Path(self.export_folder()) / "matches.csv"),
+                                       "CSV (*.csv);;JSON (*.json)")
         if not p:
             return
         self._export_and_remember(lambda: self.export_matches(p))

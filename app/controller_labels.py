@@ -46,13 +46,11 @@ def store_summary(store: Any) -> str:
 class LabelBrowser:
     """The label store shown in the 2-D view and the pair on screen."""
 
-    def __init__(self, controller: Any) -> None:
-        self.c = controller
+    def __init__(self, ctx: Any, annotations: Any) -> None:
+        self.ctx, self.annotations = ctx, annotations
         self.store: Any = None
         self.index = -1
         self.info = ""  # what the status bar said about the pair on screen
-        self._expect_images = False
-        controller.session.sigImagesChanged.connect(self._on_images)
 
     def open(self, path: str) -> None:
         from corrviz.training.methods.diy_sc_labels import load_labels
@@ -61,9 +59,9 @@ class LabelBrowser:
             self.store = store
             self.show(0)
 
-        self.c.window.show_status(f"Loading pseudo-labels {Path(path).name}…")
-        self.c.runner.submit("labels", lambda _p: load_labels(path), on_result=done,
-                             on_error=lambda e: self.c.report_error(e, "Cannot open the pseudo-label store"))
+        self.ctx.show_status(f"Loading pseudo-labels {Path(path).name}…")
+        self.ctx.runner.submit("labels", lambda _p: load_labels(path), on_result=done,
+                               on_error=lambda e: self.ctx.report_error(e, "Cannot open the pseudo-label store"))
 
     def step(self, delta: int) -> None:
         if self.store is not None:
@@ -72,31 +70,25 @@ class LabelBrowser:
     def show(self, k: int) -> None:
         from corrviz.core.session import load_images
 
-        pair = self.store.pairs[k]
-        paths = [str(self.store.images[pair.src].image), str(self.store.images[pair.trg].image)]
+        store, pair = self.store, self.store.pairs[k]
+        paths = [str(store.images[pair.src].image), str(store.images[pair.trg].image)]
 
         def done(images: list, _s: float) -> None:
             import dataclasses
 
-            self.index = k
-            self._expect_images = True
-            self.c.affine = None
-            a, b = self.store.images[pair.src], self.store.images[pair.trg]
-            n = len(self.store.pairs)
+            a, b = store.images[pair.src], store.images[pair.trg]
+            n = len(store.pairs)
             images = [dataclasses.replace(images[0], name=f"label pair {k + 1}/{n}: {a.instance} bin {a.azimuth}"),
                       dataclasses.replace(images[1], name=f"{b.instance} bin {b.azimuth} ({len(pair.src_xy)} labels)")]
+            self.ctx.affine = None
+            self.annotations.show(images, label_lines(pair), [], self, self._cleared)
+            self.store, self.index = store, k
             self.info = (f"pseudo-label pair {k + 1}/{n}: {a.instance} bin {a.azimuth} -> {b.instance} bin "
-                         f"{b.azimuth}, {len(pair.src_xy)} labels · {store_summary(self.store)}")
-            self.c.session.set_images(images)
-            self.c.window.pair_view.set_pseudo_labels(label_lines(pair))
-            self.c.window.show_status(self.info)
+                         f"{b.azimuth}, {len(pair.src_xy)} labels · {store_summary(store)}")
+            self.ctx.show_status(self.info)
 
-        self.c.runner.submit("load", lambda _p: load_images(paths), on_result=done,
-                             on_error=lambda e: self.c.report_error(e, "Cannot open the pair's images"))
+        self.ctx.runner.submit("load", lambda _p: load_images(paths), on_result=done,
+                               on_error=lambda e: self.ctx.report_error(e, "Cannot open the pair's images"))
 
-    def _on_images(self) -> None:
-        if self._expect_images:
-            self._expect_images = False
-            return
+    def _cleared(self) -> None:
         self.store, self.index = None, -1  # other images were opened: the labels no longer apply
-        self.c.window.pair_view.set_pseudo_labels([])

@@ -12,7 +12,7 @@ work at all.
 When a run ends with a checkpoint, ``on_checkpoint(path, run)`` puts it into the checkpoint picker
 and ``on_compare(run)`` opens the before/after view; both are given by the main controller.
 
-``ctx`` is the app context (E1's ``AppContext``): ``session``, ``runner`` (``submit(channel, fn,
+``ctx`` is the app context (:class:`corrviz.app.context.AppContext`): ``session``, ``runner`` (``submit(channel, fn,
 on_result=, on_error=)``), ``settings`` (``value(key, default)``, ``setValue``/``set_value``),
 ``report_error(exc, title)`` and ``show_status(text)``.
 """
@@ -455,35 +455,6 @@ class TrainingController:
         self.process = None
 
 
-class ControllerContext:
-    """The app context over the main controller (until it hands one to its sub-controllers)."""
-
-    def __init__(self, controller: Any) -> None:
-        self._c = controller
-
-    @property
-    def session(self) -> Any:
-        return self._c.session
-
-    @property
-    def runner(self) -> Any:
-        return self._c.runner
-
-    @property
-    def settings(self) -> Any:
-        return self._c.settings
-
-    @property
-    def affine(self) -> Any:  # the demo pair's known source -> target affine, when it is shown
-        return getattr(self._c, "affine", None)
-
-    def report_error(self, exc: BaseException, title: str = "corrviz") -> None:
-        self._c.report_error(exc, title)
-
-    def show_status(self, text: str) -> None:
-        self._c.window.show_status(text)
-
-
 def attach_training(controller: Any, ctx: Any = None) -> tuple[TrainingController, Any]:
     """Build the training and compare controllers on the main window's Training and Compare tabs.
 
@@ -495,19 +466,19 @@ def attach_training(controller: Any, ctx: Any = None) -> tuple[TrainingControlle
     from .controller_compare import CompareController
     from .demo import demo_images
 
-    ctx = ctx or ControllerContext(controller)
+    ctx = ctx or controller.ctx
     w = controller.window
     compare = CompareController(ctx, w.compare_view, demo=demo_images)
 
     def on_checkpoint(path: Path, info: RunInfo) -> None:
-        controller.add_trained_checkpoint(str(path), f"{info.name} step {info.step} ({info.method})")
+        controller.checkpoints.add_trained_checkpoint(str(path), f"{info.name} step {info.step} ({info.method})")
 
     def on_compare(info: RunInfo) -> None:
         compare.open_before_after(info, controller.session.options)
         w.tabs.setCurrentWidget(w.compare_view)
 
     def ask_side_checkpoint(side: int) -> None:
-        path = controller._ask_file(f"Checkpoint for side {'AB'[side]}")
+        path = controller.checkpoints.ask_file(f"Checkpoint for side {'AB'[side]}")
         if path:
             compare.set_side_checkpoint(side, path)
 

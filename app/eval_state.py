@@ -34,6 +34,16 @@ def get_task(name: str) -> TaskSpec:
     return lookup(name)
 
 @dataclass
+class EvalRequestValues:
+    """What the user picked: benchmark, data folder (or ``default``), matcher and limit (0 = all)."""
+
+    benchmark: str
+    data_root: str
+    method: str
+    limit: int | None
+
+
+@dataclass
 class EvalSeries:
     """The panel's plot data: item index, per-item value and the running value after each item."""
 
@@ -146,3 +156,74 @@ def _fmt(v: float, raw: bool) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
     return f"{v:.4f}" if raw else f"{100 * v:.2f}"
+
+
+# -- evaluated pairs, worst first (the Evaluation tab's list; opened in the 2-D view) ----------------
+CORRECT_RGB, WRONG_RGB, TRUTH_RGB = (60, 220, 90), (240, 60, 60), (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One evaluated keypoint pair: its index in the run's outcomes, its score and a list label."""
+
+    index: int
+    pair_id: str
+    score: float  # PCK@RUNNING_ALPHA of this pair (its share of correct keypoints)
+    label: str
+
+
+def worst_first(run: EvalRun) -> list[EvalItem]:
+    """The run's keypoint pairs that a viewer can open, lowest PCK first (ties: larger mean error first)."""
+    from corrviz.core.evaluate.tasks import RUNNING_ALPHA, primary_norm
+
+    items = []
+    norm = primary_norm(run.benchmark)
+    for k, o in enumerate(run.outcomes):
+        if getattr(o, "record", None) is None:
+            continue
+        e = o.errors
+        n = max(e.n_keypoints, 1)
+        score = e.n_correct(RUNNING_ALPHA, norm) / n
+        err = np.where(np.isfinite(e.errors), e.errors, np.nan) / max(e.size(norm), 1e-9)
+        mean = float(np.nanmean(err)) if np.isfinite(err).any() else math.inf
+        label = (f"{100 * score:5.1f} %  {e.pair_id} ({e.category}, {e.n_keypoints} keypoints, mean error "
+                 f"{mean:.2f} x {norm} size)")
+        items.append((score, -mean, k, EvalItem(k, str(e.pair_id), score, label)))
+    items.sort(key=lambda t: (t[0], t[1], t[2]))
+    return [t[3] for t in items]
+
+
+@dataclass(frozen=True)
+class PairAnnotation:
+    """What the 2-D view draws over an evaluated pair: lines from each source keypoint to its prediction
+    (green within the threshold, red not), the ground-truth target keypoints (white) and a status text."""
+
+    lines: list
+    marks: list
+    text: str
+    title: str  # the target image's title (it stays on screen when the status bar moves on)
+
+
+def pair_annotation(benchmark: str, outcome: Any) -> PairAnnotation:
+    from corrviz.core.evaluate.tasks import RUNNING_ALPHA, primary_norm
+
+    from .render_state import DrawLine, DrawPoint
+
+    rec, e = outcome.record, outcome.errors
+    norm = primary_norm(benchmark)
+    radius = RUNNING_ALPHA * e.size(norm)
+    lines, marks, n_ok = [], [], 0
+    for k in range(rec.n_keypoints):
+        (sx, sy), (tx, ty), (px, py) = rec.src_kps[k], rec.trg_kps[k], outcome.pred_xy[k]
+        marks.append(DrawPoint(1, float(tx), float(ty), TRUTH_RGB))
+        marks.append(DrawPoint(0, float(sx), float(sy), TRUTH_RGB))
+        if not (np.isfinite(px) and np.isfinite(py)):
+            continue  # no prediction (rejected): only the truth is drawn
+        ok = bool(e.errors[k] <= radius)
+        n_ok += ok
+        lines.append(DrawLine(0, float(sx), float(sy), 1, float(px), float(py), CORRECT_RGB if ok else WRONG_RGB))
+    text = (f"{benchmark} pair {rec.pair_id} ({rec.category}): {n_ok} of {rec.n_keypoints} keypoints within "
+            f"{RUNNING_ALPHA} x {norm} size ({radius:.1f} px); green / red: source keypoint -> prediction, "
+            "white: ground truth")
+    title = f"target: {n_ok} of {rec.n_keypoints} keypoints within PCK@{RUNNING_ALPHA} ({norm})"
+    return PairAnnotation(lines, marks, text, title)

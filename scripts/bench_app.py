@@ -103,7 +103,7 @@ def click_latency(app, c, clicks: int, seed: int = 0) -> list[float]:
         before = c.session.matches
         x, y = float(rng.uniform(0.1, 0.9) * w), float(rng.uniform(0.1, 0.9) * h)
         t0 = time.perf_counter()
-        c.click_point(0, x, y)
+        c.pair.click_point(0, x, y)
         while c.session.matches is before or c.session.matches is None:
             app.processEvents()
         c.window.pair_view.viewport().repaint()

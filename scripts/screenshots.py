@@ -121,19 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         saved.append(p)
 
     for x, y in ((200.0, 150.0), (150.0, 200.0), (350.0, 200.0)):
-        c.click_point(0, x, y)
+        c.pair.click_point(0, x, y)
     wait_until(app, lambda: c.session.matches is not None and len(c.session.matches.matches) == 3)
     shot("01_2d_matches")
     c.session.clear_points()
     c.session.set_overlay(opacity=0.85)
     shot("02_pca_overlay")
     c.session.set_overlay(opacity=0.3)
-    c.click_point(0, 200.0, 150.0)
+    c.pair.click_point(0, 200.0, 150.0)
     wait_until(app, lambda: c.session.matches is not None)
     c.window.tabs.setCurrentIndex(TAB_3D)
-    c.view3d.set_mode("points")
+    c.scene.view.set_mode("points")
     shot("03_3d_point_cloud")
-    c.view3d.set_mode("sphere")
+    c.scene.view.set_mode("sphere")
     shot("04_3d_sphere_placeholder")
     if not args.quick:
         video = tmp / "pan.avi"
@@ -142,15 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         c.open_paths([str(video)])
         wait_until(app, lambda: c.session.video_maps is not None)
         c.session.set_frame(4)
-        c.track_point(148.0, 90.0)
+        c.video.track_point(148.0, 90.0)
         wait_until(app, lambda: c.session.track is not None and not c.runner.busy("track"))
-        c.track_point(60.0, 200.0)  # reaches the left border at frame 19; flagged once its descriptor is cut
+        c.video.track_point(60.0, 200.0)  # reaches the left border at frame 19; flagged once its descriptor is cut
         wait_until(app, lambda: c.session.track is not None and c.session.track.num_points == 2
                    and not c.runner.busy("track"))
         c.session.set_frame(16)
         shot("05_video_two_tracks")
         c.window.tabs.setCurrentIndex(TAB_3D)
-        c.view3d.set_mode("tracks")
+        c.scene.view.set_mode("tracks")
         shot("06_3d_tracks")
         mesh = Path(args.data) / "meshes" / "cesium_milk_truck" / "CesiumMilkTruck.glb"
         if not mesh.is_file():
@@ -164,36 +164,36 @@ def main(argv: list[str] | None = None) -> int:
     c.window.tabs.setCurrentIndex(TAB_2D)
     c.session.set_options(replace(c.session.options, backbone="test_dinov2_tiny", resolution=224, checkpoint=None))
     wait_until(app, lambda: c.session.features is not None and c.session.features.maps[0].backbone == "test_dinov2_tiny")
-    c.set_sphere_checkpoint(str(write_random_sphere_mapper(tmp / "sphere_mapper_random_init.safetensors")))
+    c.checkpoints.set_sphere_checkpoint(str(write_random_sphere_mapper(tmp / "sphere_mapper_random_init.safetensors")))
     wait_until(app, lambda: c.session.sphere_maps is not None)
     c.session.set_points([])
-    c.click_point(0, 200.0, 150.0)
+    c.pair.click_point(0, 200.0, 150.0)
     wait_until(app, lambda: c.session.matches is not None)
     c.window.tabs.setCurrentIndex(TAB_3D)
-    c.view3d.set_mode("sphere")
+    c.scene.view.set_mode("sphere")
     shot("08_3d_sphere_mapper")
     willow = Path(args.data) / "PF-WILLOW"
     if not args.quick and willow.is_dir():
-        c.set_sphere_checkpoint(None)
+        c.checkpoints.set_sphere_checkpoint(None)
         c.session.set_options(replace(c.session.options, backbone="dense_sift", resolution=None))
         c.window.tabs.setCurrentIndex(TAB_EVAL)
         c.window.eval_panel.set_values("pfwillow", str(Path(args.data)), "soft-argmax", 40)
-        c.run_evaluation()
+        c.eval.run_evaluation()
         wait_until(app, lambda: c.session.evaluation is not None and c.session.evaluation.state != "running", 300)
         shot("09_evaluation")
     # Many images of mixed sizes: drawn at comparable size on a grid, lines routed between the cells.
-    c.set_sphere_checkpoint(None)
+    c.checkpoints.set_sphere_checkpoint(None)
     c.window.tabs.setCurrentIndex(TAB_2D)
     c.session.set_options(replace(c.session.options, backbone="dense_sift", resolution=None))
     c.open_paths([str(p) for p in write_mixed_images(tmp / "mixed")])
     wait_until(app, lambda: len(c.session.images) == 6 and c.session.features is not None
                and c.session.features.maps[0].backbone == "dense_sift", 300)
-    c.click_point(0, 150.0, 100.0)
+    c.pair.click_point(0, 150.0, 100.0)
     wait_until(app, lambda: c.session.matches is not None and len(c.session.matches.matches) == 5)
     shot("10_2d_grid")
     if not args.quick:
         fig = out / "11_2d_grid_figure.png"
-        c.export_figure(fig, dpi=110)
+        c.figure.export_figure(fig, dpi=110)
         saved.append(fig)
     c.window.tabs.setCurrentIndex(TAB_2D)
     c.shutdown()

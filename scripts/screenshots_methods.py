@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if Path(a.labels).is_file():
         c.set_start_backbone("dense_sift")
         c.open_paths([a.labels])
-        wait_until(app, lambda: c.labels.store is not None and c.window.pair_view.pseudo_label_count() > 0)
+        wait_until(app, lambda: c.labels.store is not None and c.window.pair_view.annotation_count()[0] > 0)
         pair = a.pair if a.pair >= 0 else max(range(len(c.labels.store.pairs)),
                                                    key=lambda k: len(c.labels.store.pairs[k].src_xy))
         if pair:
@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(app, lambda: c.session.options.backbone == "vit_tiny_patch16_224", 60)
         c.open_paths([str(p) for p in paths])
         wait_until(app, lambda: len(c.session.images) == 2)
-        if not c.set_checkpoint(str(init_checkpoint_file(a.grid))):
+        if not c.checkpoints.set_checkpoint(str(init_checkpoint_file(a.grid))):
             raise RuntimeError(f"{a.grid}: the app refused the grid-matcher checkpoint")
         wait_until(app, lambda: c.session.features is not None and not c.runner.busy())
         fg = vs.views[i].foreground_pixels()
         x, y = fg[len(fg) // 2]
-        c.click_point(0, float(x), float(y))
+        c.pair.click_point(0, float(x), float(y))
         wait_until(app, lambda: c.session.matches is not None and not c.runner.busy())
         settle(app, 1.0)
         p = out / "vggt_sc_confidence.png"

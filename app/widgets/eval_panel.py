@@ -7,8 +7,6 @@ worker and feeds the plots (pyqtgraph) and the final table back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -21,6 +19,7 @@ from PyQt6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -31,17 +30,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from ..eval_state import EvalRequestValues
 from ..widgets.options_panel import METHOD_LABELS
-
-
-@dataclass
-class EvalRequestValues:
-    """What the user picked: benchmark, data folder (or ``default``), matcher and limit (0 = all)."""
-
-    benchmark: str
-    data_root: str
-    method: str
-    limit: int | None
 
 
 class EvalPanel(QWidget):
@@ -49,6 +39,7 @@ class EvalPanel(QWidget):
     sigCancel = pyqtSignal()
     sigSave = pyqtSignal()
     sigBrowse = pyqtSignal()
+    sigOpenItem = pyqtSignal(int)  # row of the evaluated-pairs list (worst first)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +97,13 @@ class EvalPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         left.addWidget(self.table, 1)
+        self.items_label = QLabel("Evaluated pairs, worst first (double-click: open in the 2-D view)")
+        self.items = QListWidget()
+        self.items.setToolTip("PCK@0.1 of each pair; opening one shows its ground-truth keypoints (white) and the "
+                              "predictions (green within the threshold, red not)")
+        left.addWidget(self.items_label)
+        left.addWidget(self.items, 1)
+        self.set_items([])
         left_w = QWidget()
         left_w.setLayout(left)
         left_w.setMinimumWidth(380)
@@ -134,6 +132,7 @@ class EvalPanel(QWidget):
         self.cancel_button.clicked.connect(self.sigCancel)
         self.save_button.clicked.connect(self.sigSave)
         self.browse.clicked.connect(self.sigBrowse)
+        self.items.itemActivated.connect(lambda it: self.sigOpenItem.emit(self.items.row(it)))
         self.benchmark.currentIndexChanged.connect(self._show_description)
         self.set_running(False)
         self.save_button.setEnabled(False)
@@ -196,6 +195,16 @@ class EvalPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.save_button.setEnabled(bool(rows))
+
+    def set_items(self, labels: list[str]) -> None:
+        """The evaluated pairs that can be opened (keypoint benchmarks), worst first; hidden when none."""
+        self.items.clear()
+        self.items.addItems(labels)
+        self.items.setVisible(bool(labels))
+        self.items_label.setVisible(bool(labels))
+
+    def set_data_root(self, path: str) -> None:
+        self.data_root.setText(path)
 
     # -- reading ------------------------------------------------------------------------------------
     def values(self) -> EvalRequestValues:

@@ -99,10 +99,11 @@ class PairView(pg.GraphicsLayoutWidget):
         self._points.setZValue(20)
         self._targets.setZValue(19)
         self._dense.setZValue(15)
-        self._pseudo = pg.PlotCurveItem(connect="pairs")  # a DIY-SC label store's labels (controller_labels)
-        self._pseudo.setZValue(16)
-        self._pseudo_n = 0
-        for item in (self._points, self._targets, self._dense, self._pseudo):
+        # annotations of one pair: a DIY-SC store's pseudo-labels, an evaluated pair's keypoints (app/annotations.py)
+        self._annotation: tuple[list[DrawLine], list[DrawPoint]] = ([], [])
+        self._annotation_items: list = []
+        self._annotation_n = 0
+        for item in (self._points, self._targets, self._dense):
             self.vb.addItem(item)
         self._lines: list[pg.PlotCurveItem] = []
         self._labels: list[pg.TextItem] = []
@@ -205,7 +206,7 @@ class PairView(pg.GraphicsLayoutWidget):
             slot.heat.setOpacity(heat.opacity)
             slot.heat.setVisible(slot.has_heat and heat.visible and heat.opacity > 0)
         self.colorbar.setVisible(self.heatmap_shown())
-        for item in (*self._lines, *self._labels, self._dense, self._pseudo):
+        for item in (*self._lines, *self._labels, self._dense, *self._annotation_items):
             item.setOpacity(lines.opacity)
             item.setVisible(lines.visible)
         for item in (self._points, self._targets):
@@ -285,7 +286,7 @@ class PairView(pg.GraphicsLayoutWidget):
         self.set_targets(targets)
         self.set_lines(lines)
         self.set_dense(dense)
-        self.set_pseudo_labels(getattr(self, "_pseudo_lines", []))
+        self.set_annotations(*self._annotation)
 
     def clear_marks(self) -> None:
         self._drawn = ([], [], [], [])
@@ -343,16 +344,34 @@ class PairView(pg.GraphicsLayoutWidget):
                 self._labels.append(text)
         self._apply_layers()
 
-    def set_pseudo_labels(self, lines: list[DrawLine]) -> None:
-        """Pseudo-label lines (image 0 -> image 1), drawn until replaced or cleared."""
-        self._pseudo_lines = list(lines)
-        lines = [ln for ln in lines if max(ln.a, ln.b) < len(self._slots)]
-        self._pseudo_n = len(lines)
-        if not lines:
-            self._pseudo.setData([], [])
-            return
-        xy = self._segments(lines)
-        self._pseudo.setData(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(*lines[0].rgb, 220), width=1.5))
+    def set_annotations(self, lines: list[DrawLine], marks: list[DrawPoint] = ()) -> None:
+        """Drawings that belong to the pair on screen, kept until replaced or cleared: lines (image a -> b) in
+        their own colours, and ``+`` marks (e.g. ground-truth keypoints)."""
+        self._annotation = (list(lines), list(marks))
+        for item in self._annotation_items:
+            self.vb.removeItem(item)
+        self._annotation_items = []
+        n = len(self._slots)
+        lines = [ln for ln in lines if max(ln.a, ln.b) < n]
+        marks = [m for m in marks if m.image < n]
+        self._annotation_n = len(lines)
+        groups: dict[tuple[int, int, int], list[DrawLine]] = {}
+        for ln in lines:
+            groups.setdefault(tuple(ln.rgb), []).append(ln)
+        for rgb, group in groups.items():
+            xy = self._segments(group)
+            curve = pg.PlotCurveItem(xy[:, 0], xy[:, 1], connect="pairs", pen=pg.mkPen(QColor(*rgb, 220), width=1.5))
+            curve.setZValue(16)
+            self._annotation_items.append(curve)
+        if marks:
+            scatter = pg.ScatterPlotItem(pos=[self.to_scene(m.image, m.x, m.y) for m in marks], symbol="+", size=13,
+                                         pxMode=True, pen=[pg.mkPen(*m.rgb, width=2) for m in marks],
+                                         brush=[pg.mkBrush(*m.rgb) for m in marks])
+            scatter.setZValue(17)
+            self._annotation_items.append(scatter)
+        for item in self._annotation_items:
+            self.vb.addItem(item)
+        self._apply_layers()
 
     def _segments(self, lines: list[DrawLine]) -> np.ndarray:
         """Scene coordinates (2N, 2) of the lines' end points, in ``connect="pairs"`` order."""
@@ -362,9 +381,9 @@ class PairView(pg.GraphicsLayoutWidget):
             xy[2 * k + 1] = self.to_scene(ln.b, ln.xb, ln.yb)
         return xy
 
-    def pseudo_label_count(self) -> int:
-        """How many pseudo-label lines are drawn (tests)."""
-        return self._pseudo_n
+    def annotation_count(self) -> tuple[int, int]:
+        """How many annotation lines and marks are drawn (tests)."""
+        return self._annotation_n, len(self._annotation[1]) if self._annotation_items else 0
 
     def set_dense(self, lines: list[DrawLine]) -> None:
         self._drawn = (*self._drawn[:3], lines)

@@ -147,6 +147,18 @@ class VideoView(QWidget):
     def occlusion_rule(self) -> str:
         return str(self.occlusion.currentData())
 
+    def occlusion_setting(self) -> tuple[str, float]:
+        """The occlusion rule and its threshold as the user set them."""
+        return self.occlusion_rule(), float(self.threshold.value())
+
+    def step_value(self) -> int:
+        """Every how many frames the video is read."""
+        return int(self.step.value())
+
+    def show_message(self, text: str) -> None:
+        """The status line under the frame."""
+        self.status.setText(text)
+
     def set_occlusion(self, rule: str, value: float | None = None) -> None:
         """Select a rule (and its threshold) without emitting."""
         with QSignalBlocker(self.occlusion), QSignalBlocker(self.threshold):

@@ -30,11 +30,13 @@ KAP_ALPHAS: tuple[float, ...] = (0.05, 0.1, 0.15)
 
 @dataclass(frozen=True)
 class PairOutcome:
-    """One evaluated pair: its errors plus the predictions (target pixels)."""
+    """One evaluated pair: its errors plus the predictions (target pixels), and the pair itself
+    (images and ground-truth keypoints, so that a viewer can open it with its predictions)."""
 
     errors: PairErrors
     pred_xy: np.ndarray
     n_rejected: int = 0
+    record: PairRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         e = self.errors
@@ -173,4 +175,4 @@ def _one_pair(rec: PairRecord, store: FeatureStore, matcher: Any, run: KeypointR
     errs = pair_errors(err_pred, rec.trg_kps, pair_id=rec.pair_id, category=rec.category,
                        trg_bbox=rec.trg_bbox, trg_image_size=trg_size,
                        viewpoint_variation=rec.viewpoint_variation, meta=dict(rec.meta))
-    return PairOutcome(errs, pred, rejected)
+    return PairOutcome(errs, pred, rejected, rec)

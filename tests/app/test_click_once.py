@@ -27,7 +27,7 @@ class Counter:
 
 @pytest.mark.parametrize("n_images", [2, 3])
 def test_one_click_one_match_job_one_similarity_per_target(qtbot, make_controller, tmp_path, monkeypatch, n_images):
-    import corrviz.app.controller_features as pair_controller
+    import corrviz.app.controller_pair as pair_controller
     import corrviz.core.matching as matching
 
     c = make_controller()

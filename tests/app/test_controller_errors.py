@@ -16,13 +16,13 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 @pytest.mark.skipif(not (SHARED / "SPair-71k").is_dir(), reason="needs ../shared/data/SPair-71k")
 def test_evaluation_with_another_datasets_folder_is_an_error(qtbot, make_controller, tmp_path):
-    from corrviz.app.widgets.eval_panel import EvalRequestValues
+    from corrviz.app.eval_state import EvalRequestValues
 
     c = make_controller()
     panel = c.window.eval_panel
     panel.set_result("PCK@0.1 (bbox, per keypoint) = 42.00 %   (n = 3, skipped 0)", ["metric"], [["PCK"]])
     panel.set_series("PCK", *([__import__("numpy").arange(3.0)] * 3), True)
-    assert c.run_evaluation(EvalRequestValues("pfwillow", str(SHARED / "SPair-71k"), "nn", 3))
+    assert c.eval.run_evaluation(EvalRequestValues("pfwillow", str(SHARED / "SPair-71k"), "nn", 3))
     text = wait_error(qtbot, c, 1)
     qtbot.waitUntil(lambda: not c.runner.busy("eval"), timeout=30000)
     assert "pfwillow" in text and "SPair-71k" in text
@@ -35,13 +35,13 @@ def test_evaluation_with_another_datasets_folder_is_an_error(qtbot, make_control
     (tmp_path / "PairAnnotation" / "test").mkdir(parents=True)
     (tmp_path / "JPEGImages").mkdir()
     panel.set_result("old = 1.00 %", ["metric"], [["PCK"]])
-    assert c.run_evaluation(EvalRequestValues("spair", str(tmp_path), "nn", None))
+    assert c.eval.run_evaluation(EvalRequestValues("spair", str(tmp_path), "nn", None))
     assert "nothing to evaluate" in wait_error(qtbot, c, 2)
     qtbot.waitUntil(lambda: not c.runner.busy("eval"), timeout=30000)
     assert c.session.evaluation.state == "failed" and panel.headline.text() == ""
     # A folder that does not exist fails before the run starts, and also clears the old headline.
     panel.set_result("old = 1.00 %", ["metric"], [["PCK"]])
-    assert not c.run_evaluation(EvalRequestValues("pfwillow", str(SHARED / "no_such_folder"), "nn", None))
+    assert not c.eval.run_evaluation(EvalRequestValues("pfwillow", str(SHARED / "no_such_folder"), "nn", None))
     assert "does not exist" in wait_error(qtbot, c, 3)
     assert panel.headline.text() == ""
 

@@ -46,7 +46,7 @@ def test_late_match_of_the_old_backbone_is_dropped(qtbot, make_controller, tmp_p
     """A match job still running when the backbone changes must not draw its (old) result afterwards."""
     import time
 
-    import corrviz.app.controller_features as cf
+    import corrviz.app.controller_pair as cf
 
     monkeypatch.delenv("CORRVIZ_WEIGHTS", raising=False)
     c = make_controller()
@@ -78,18 +78,18 @@ def test_option_changes_recompute_only_what_depends_on_them(qtbot, make_controll
     assert not panel.layer.isEnabled() and "no layer" in panel.layer.toolTip()  # weight-free: nothing to pick
     # The layer or facet of a weight-free backbone cannot change its features: nothing is recomputed.
     v = panel.values()
-    c._on_options_edited(replace(v, layer=3, facet="prenorm"))
+    c.pair._on_options_edited(replace(v, layer=3, facet="prenorm"))
     assert s.options.layer == 3 and s.features is first and s.matches is not None
     assert not c.runner.busy("extract")
     # An explicit default resolution is the same features too.
-    c._on_options_edited(replace(v, resolution=448))
+    c.pair._on_options_edited(replace(v, resolution=448))
     assert s.features is first and not c.runner.busy("extract")
     # Another resolution extracts; switching back brings the first result back at once, from the cache.
-    c._on_options_edited(replace(v, resolution=224))
+    c.pair._on_options_edited(replace(v, resolution=224))
     assert s.features is None and c.runner.busy("extract")
     qtbot.waitUntil(lambda: s.features is not None and not c.runner.busy("extract"), timeout=60000)
     assert s.features.maps[0].grid_shape == (28, 28)
-    c._on_options_edited(replace(v, resolution=None))
+    c.pair._on_options_edited(replace(v, resolution=None))
     assert s.features is first and not c.runner.busy("extract")  # synchronously: no job at all
     assert "cache" in c.window.status_label.text()
     pick_backbone(c, "daisy")

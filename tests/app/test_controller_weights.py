@@ -52,7 +52,7 @@ def test_weights_folder_and_file_chosen_in_the_app(qtbot, make_controller, monke
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "dinov2_vitb14.safetensors").write_bytes(b"placeholder: found by name, checked when loaded")
-    assert c.set_weights_folder(str(folder))
+    assert c.checkpoints.set_weights_folder(str(folder))
     assert Settings.load().weights_dir == str(folder)  # kept in the user's settings
     qtbot.waitUntil(lambda: not c.runner.busy("probe") and "(no weights)" not in label(c, "dinov2_vitb14"),
                     timeout=60000)
@@ -70,10 +70,10 @@ def test_weights_folder_and_file_chosen_in_the_app(qtbot, make_controller, monke
     qtbot.waitUntil(lambda: c.window.errors_shown >= 1, timeout=60000)
     assert "weights" in c.window.error_box.text().lower()
     c.window.error_box.close()
-    assert c.set_weights_file("dinov2_vits14", str(bad))
+    assert c.checkpoints.set_weights_file("dinov2_vits14", str(bad))
     assert Settings.load().weights_files == {"dinov2_vits14": str(bad)}
     assert c.session.options.weights == str(bad) and "(no weights)" not in label(c, "dinov2_vits14")
     qtbot.waitUntil(lambda: c.window.errors_shown >= 2, timeout=60000)
     assert "my_dinov2_s.safetensors" in c.window.error_box.text()
     assert c.session.features is None
-    assert not c.set_weights_file("dinov2_vits14", str(tmp_path / "missing.safetensors"))
+    assert not c.checkpoints.set_weights_file("dinov2_vits14", str(tmp_path / "missing.safetensors"))

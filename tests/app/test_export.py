@@ -170,10 +170,10 @@ def test_export_remembers_folder_and_matches_record_provenance(qtbot, make_contr
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
     monkeypatch.setattr(FigureExportDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    c.ask_export_figure()
+    c.figure.ask_export_figure()
     assert (tmp_path / "figs" / "one.png").exists()
-    c.ask_export_matches()
-    c.ask_export_figure()
+    c.figure.ask_export_matches()
+    c.figure.ask_export_figure()
     assert not suggested[0].startswith(str(tmp_path / "figs"))
     assert suggested[1].startswith(str(tmp_path / "figs")) and suggested[2].startswith(str(tmp_path / "figs"))
 
@@ -185,7 +185,7 @@ def test_export_remembers_folder_and_matches_record_provenance(qtbot, make_contr
     assert row["backbone"] == "dense_sift" and row["resolution"] == str(fm.options.resolution)
     assert row["grid"] == "x".join(map(str, fm.grid_shape)) and "layer" in row and "facet" in row
     assert row["checkpoint"] == ""
-    js = json.loads(c.export_matches(tmp_path / "figs" / "m.json").read_text())
+    js = json.loads(c.figure.export_matches(tmp_path / "figs" / "m.json").read_text())
     assert js["backbone"] == "dense_sift" and js["resolution"] == fm.options.resolution
     assert {"layer", "facet", "checkpoint", "canvas"} <= set(js) and len(js["matches"]) == 1
 

@@ -35,7 +35,7 @@ def test_grid_matcher_checkpoint_matches_clicks_and_shows_confidence(qtbot, make
     src, _, _ = astronaut_pair(tmp_path)
     c.open_paths([str(src), str(src)])  # the same image twice: an identity grid sends every point to itself
     ck = identity_grid_checkpoint(tmp_path / "gm.safetensors")
-    assert c.set_checkpoint(str(ck))
+    assert c.checkpoints.set_checkpoint(str(ck))
     assert "grid matcher" in c.window.options.checkpoint_info.text()
     qtbot.waitUntil(lambda: c.session.features is not None and not c.runner.busy(), timeout=60000)
     click_image(qtbot, c, 0, 200.0, 150.0)

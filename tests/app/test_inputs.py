@@ -60,7 +60,7 @@ def test_bad_inputs_show_clear_messages(qtbot, make_controller, tmp_path):
     meta = {"format": "corrviz-checkpoint", "format_version": 1, "backbone": "dinov2_vits14", "method": "mef",
             "modules": [], "config": {}, "feature": {}, "metrics": {}}
     save_file({"heads.0.weight": torch.zeros(2, 2)}, str(ckpt), metadata={"corrviz": json.dumps(meta)})
-    assert not c.set_checkpoint(str(ckpt))
+    assert not c.checkpoints.set_checkpoint(str(ckpt))
     text = wait_error(qtbot, c, 4)
     assert "dinov2_vits14" in text and "dense_sift" in text
     assert c.session.options.checkpoint is None
@@ -68,7 +68,7 @@ def test_bad_inputs_show_clear_messages(qtbot, make_controller, tmp_path):
 
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint")
-    assert not c.set_checkpoint(str(junk))
+    assert not c.checkpoints.set_checkpoint(str(junk))
     assert "junk.safetensors" in wait_error(qtbot, c, 5)
 
     # Unavailable weights: picking a backbone without weights explains where corrviz looked.
@@ -120,7 +120,7 @@ def test_video_track(qtbot, make_controller, tmp_path):
     assert c.window.tabs.currentWidget() is c.window.video_view
     c.window.video_view.slider.setValue(3)
     assert c.session.frame == 3
-    c.track_point(148.0, 90.0)
+    c.video.track_point(148.0, 90.0)
     qtbot.waitUntil(lambda: c.session.track is not None, timeout=30000)
     t = c.session.track
     assert t.query_frame == 3 and t.num_frames == 12
@@ -139,7 +139,7 @@ def test_3d_view_linked_selection(qtbot, make_controller, tmp_path):
     c.open_paths([str(src), str(trg)])
     qtbot.waitUntil(lambda: c.session.features is not None, timeout=60000)
     c.window.tabs.setCurrentIndex(TAB_3D)
-    v = c.view3d
+    v = c.scene.view
     assert v is not None and len(v._clouds) == 2
     # 2-D -> 3-D: clicking a point highlights its cell (and its match) in the cloud.
     click_image(qtbot, c, 0, 200.0, 150.0)
@@ -155,5 +155,5 @@ def test_3d_view_linked_selection(qtbot, make_controller, tmp_path):
     assert picked is not None
     qtbot.waitUntil(lambda: len(c.session.points) == 2, timeout=5000)
     assert c.session.points[1].image == picked[0]
-    png = c.export_figure(tmp_path / "snap.png", dpi=96)
+    png = c.figure.export_figure(tmp_path / "snap.png", dpi=96)
     assert png.stat().st_size > 1000

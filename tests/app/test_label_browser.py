@@ -29,13 +29,13 @@ def test_label_store_pairs_are_drawn_stepped_and_cleared(qtbot, make_controller,
     store, src, trg = write_store(tmp_path)
     view = c.window.pair_view
     c.open_paths([str(store)])
-    qtbot.waitUntil(lambda: len(c.session.images) == 2 and view.pseudo_label_count() == 3, timeout=30000)
+    qtbot.waitUntil(lambda: len(c.session.images) == 2 and view.annotation_count()[0] == 3, timeout=30000)
     assert [im.path for im in c.session.images] == [str(src), str(trg)]
     assert "pair 1/2" in c.labels.info and "filter cycle" in c.labels.info and "3 labels" in c.labels.info
     assert c.session.images[0].name.startswith("label pair 1/2") and "(3 labels)" in c.session.images[1].name
     c.window.sigLabelPair.emit(1)  # View > Next pseudo-label pair
-    qtbot.waitUntil(lambda: view.pseudo_label_count() == 1 and c.labels.index == 1, timeout=30000)
+    qtbot.waitUntil(lambda: view.annotation_count()[0] == 1 and c.labels.index == 1, timeout=30000)
     assert [im.path for im in c.session.images] == [str(trg), str(src)]  # pair 2 goes from image b to image a
     c.open_paths([str(p) for p in noise_images(tmp_path, 2)])  # other images: the labels no longer apply
-    qtbot.waitUntil(lambda: view.pseudo_label_count() == 0 and c.labels.store is None, timeout=30000)
+    qtbot.waitUntil(lambda: view.annotation_count()[0] == 0 and c.labels.store is None, timeout=30000)
     assert c.window.errors_shown == 0

@@ -33,7 +33,7 @@ def faceless_ply(path: Path, n: int = 200) -> Path:
 
 
 def open_mesh_and_wait(qtbot, c, path: Path) -> None:
-    c.open_mesh(str(path))
+    c.scene.open_mesh(str(path))
     qtbot.waitUntil(lambda: not c.runner.busy("mesh"), timeout=120000)
     qtbot.wait(50)
 
@@ -73,7 +73,7 @@ def test_child_three_meshes(qtbot, make_controller, tmp_path):
     m = c.session.mesh
     assert m is not None and len(m.vertices) != duck_vertices and len(m.faces) > 1000
     assert "dense_sift" in m.note
-    view = c.view3d
+    view = c.scene.view
     assert view is not None and view.current_mode() == "mesh"
     assert view.info.text().startswith(f"{len(m.vertices)} vertices, {len(m.faces)} faces")
     assert c.window.tabs.currentWidget() is view

@@ -35,9 +35,9 @@ def test_trained_sph_checkpoint_in_the_3d_sphere_view(qtbot, make_controller, tm
     c.open_paths([str(src), str(trg)])
     qtbot.waitUntil(lambda: c.session.features is not None and not c.runner.busy("extract"), timeout=60000)
     c.window.tabs.setCurrentIndex(TAB_3D)
-    v = c.view3d
+    v = c.scene.view
     v.set_mode("sphere")
-    assert c.set_sphere_checkpoint(str(ck))
+    assert c.checkpoints.set_sphere_checkpoint(str(ck))
     qtbot.waitUntil(lambda: v.has_real_sphere(), timeout=60000)
     text = v.banner.text()
     assert "trained mapper model.safetensors" in text and "method sph" in text and "step 2" in text

@@ -37,12 +37,12 @@ def test_sphere_mapper_drives_combined_matcher_and_3d_sphere(qtbot, make_control
     assert not combined.isEnabled() and not panel.alpha.isEnabled()  # no sphere mapper yet
 
     c.window.tabs.setCurrentIndex(TAB_3D)
-    v = c.view3d
+    v = c.scene.view
     v.set_mode("sphere")
     assert not v.has_real_sphere() and v.banner.isVisible() and "PLACEHOLDER" in v.banner.text()
 
     ck = sphere_checkpoint(tmp_path / "sph.safetensors")
-    assert c.set_sphere_checkpoint(str(ck))
+    assert c.checkpoints.set_sphere_checkpoint(str(ck))
     qtbot.waitUntil(lambda: c.session.sphere_maps is not None, timeout=60000)
     assert combined.isEnabled() and panel.alpha.isEnabled() and panel.alpha.value() == pytest.approx(0.2)
     panel.alpha.setValue(0.35)
@@ -72,7 +72,7 @@ def test_sphere_mapper_drives_combined_matcher_and_3d_sphere(qtbot, make_control
     assert np.allclose(m.xy, expected.trg_xy[0], atol=1e-4) and m.score == pytest.approx(expected.score[0], abs=1e-5)
     assert v._highlight.visible  # the selected point and its match are marked on the sphere
 
-    c.set_sphere_checkpoint(None)  # back to the labelled placeholder; combined falls back
+    c.checkpoints.set_sphere_checkpoint(None)  # back to the labelled placeholder; combined falls back
     assert c.session.method == "soft-argmax" and not combined.isEnabled()
     assert not v.has_real_sphere() and "PLACEHOLDER" in v.banner.text()
 
@@ -81,18 +81,18 @@ def test_mismatched_sphere_checkpoints_are_explained(qtbot, make_controller, tmp
     c = make_controller(backbone="dense_sift", load_registry=False)
     ck = sphere_checkpoint(tmp_path / "tiny_sph.safetensors")
     n = c.window.errors_shown
-    assert not c.set_sphere_checkpoint(str(ck))
+    assert not c.checkpoints.set_sphere_checkpoint(str(ck))
     text = wait_error(qtbot, c, n)
     assert "test_dinov2_tiny" in text and "dense_sift" in text and "Pick 'test_dinov2_tiny'" in text
     assert "not used" in c.window.options.sphere_info.text() and c.session.sphere_checkpoint is None
 
     conv = sphere_checkpoint(tmp_path / "conv.safetensors", backbone="dense_sift", last="conv")
     n = c.window.errors_shown
-    assert not c.set_sphere_checkpoint(str(conv))
+    assert not c.checkpoints.set_sphere_checkpoint(str(conv))
     assert "not a sphere mapper" in wait_error(qtbot, c, n)
     dense_sph = sphere_checkpoint(tmp_path / "dense_sph.safetensors", backbone="dense_sift")
     n = c.window.errors_shown
-    assert not c.set_checkpoint(str(dense_sph))  # a sphere mapper in the finetuned-feature picker
+    assert not c.checkpoints.set_checkpoint(str(dense_sph))  # a sphere mapper in the finetuned-feature picker
     assert "Sphere mapper" in wait_error(qtbot, c, n)
     assert c.session.options.checkpoint is None
 
@@ -131,13 +131,31 @@ def test_evaluation_tab_runs_pfwillow_plots_and_saves(qtbot, make_controller, tm
         ["PCK", "bbox", "0.1"])][:4]
     assert panel.save_button.isEnabled() and panel.run_button.isEnabled()
 
-    paths = c.save_results(tmp_path / "results")
+    paths = c.eval.save_results(tmp_path / "results")
     for kind in ("json", "csv"):
         assert paths[kind].exists() and paths[kind].stat().st_size > 100
     assert any(str(p).endswith(".png") for p in paths.values()) and any(str(p).endswith(".svg") for p in paths.values())
     assert all(Path(p).exists() for p in paths.values())
     saved = json.loads(paths["json"].read_text())
     assert saved["benchmark"] == "pfwillow" and saved["protocol"]["backbone"] == "dense_sift"
+
+    # the evaluated pairs, worst first; double-clicking one opens it in the 2-D view with truth and predictions
+    from corrviz.app.main_window import TAB_2D
+    from corrviz.core.evaluate.tasks import RUNNING_ALPHA
+
+    assert panel.items.count() == 5 and panel.items.isVisible()
+    scores = [o.errors.n_correct(RUNNING_ALPHA, "bbox") / o.errors.n_keypoints for o in run.outcomes]
+    worst = min(range(5), key=lambda k: scores[k])
+    assert run.outcomes[worst].errors.pair_id in panel.items.item(0).text()
+    panel.items.itemActivated.emit(panel.items.item(0))
+    rec = run.outcomes[worst].record
+    qtbot.waitUntil(lambda: c.window.pair_view.annotation_count() == (rec.n_keypoints, 2 * rec.n_keypoints),
+                    timeout=30000)
+    assert c.window.tabs.currentIndex() == TAB_2D and len(c.session.images) == 2
+    from corrviz.core.io import load_image
+
+    assert c.session.images[0].rgb.shape[:2] == load_image(rec.src_image).shape[:2]
+    assert f"{round(scores[worst] * rec.n_keypoints)} of {rec.n_keypoints} keypoints" in c.session.images[1].name
 
 
 def test_evaluation_cancel_and_wrong_folder(qtbot, make_controller, tmp_path, willow):

@@ -51,12 +51,12 @@ def test_train_from_the_panel_cancel_and_use_the_checkpoint(qtbot, make_controll
     src, trg, _ = astronaut_pair(tmp_path)
     c.open_paths([str(src), str(trg)])
     w.tabs.setCurrentIndex(0)
-    assert c.load_trained_checkpoint(ckpt)
+    assert c.checkpoints.load_trained_checkpoint(ckpt)
     assert (c.session.options.resolution, c.session.options.checkpoint) == (56, ckpt)
     qtbot.waitUntil(lambda: c.session.features is not None and not c.runner.busy(), timeout=120000)
     click_image(qtbot, c, 0, 150.0, 120.0)
     tuned = matched_xy(qtbot, c)
-    assert c.set_checkpoint(None)  # the plain backbone at the same tap and resolution
+    assert c.checkpoints.set_checkpoint(None)  # the plain backbone at the same tap and resolution
     qtbot.waitUntil(lambda: c.session.options.checkpoint is None, timeout=10000)
     qtbot.waitUntil(lambda: c.session.matches is not None and c.session.matches.for_query(0)
                     and c.session.matches.for_query(0)[0].xy != tuned and not c.runner.busy(), timeout=120000)

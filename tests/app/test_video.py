@@ -97,7 +97,7 @@ def test_a_finetuned_checkpoint_tracks_with_its_own_features(qtbot, make_control
     wait_tracks(qtbot, c, 1)
     plain = c.session.track.xy.copy()
     assert c.session.video_maps[0].features.shape[0] == bb.feature_dim()
-    assert c.set_checkpoint(str(ck))
+    assert c.checkpoints.set_checkpoint(str(ck))
     qtbot.waitUntil(lambda: c.session.video_maps is not None and c.session.video_maps[0].features.shape[0] == 16
                     and c.session.track is not None and not c.runner.busy("track"), timeout=90000)
     assert "pov_like.safetensors" in c.window.video_view.status.text()

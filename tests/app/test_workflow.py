@@ -70,7 +70,7 @@ def test_export_png_svg_pdf_and_matches(qtbot, make_controller, tmp_path):
     click_image(qtbot, c, 0, 200.0, 150.0)
     qtbot.waitUntil(lambda: c.session.matches is not None, timeout=20000)
 
-    png = c.export_figure(tmp_path / "out" / "figure.png", dpi=192)
+    png = c.figure.export_figure(tmp_path / "out" / "figure.png", dpi=192)
     assert png.exists() and png.stat().st_size > 1000
     img = QImage(str(png))
     view = c.window.pair_view
@@ -78,15 +78,15 @@ def test_export_png_svg_pdf_and_matches(qtbot, make_controller, tmp_path):
     assert (img.width(), img.height()) == (w, h)
     # a crop of the view: never larger than the view at 2x (+2 px for rounding the scene rectangle)
     assert w <= 2 * view.width() + 2 and h <= 2 * view.height() + 2, (w, h, view.width(), view.height())
-    svg = c.export_figure(tmp_path / "out" / "figure.svg", dpi=192)
+    svg = c.figure.export_figure(tmp_path / "out" / "figure.svg", dpi=192)
     text = svg.read_text()
     assert svg.stat().st_size > 1000 and "<svg" in text
-    pdf = c.export_figure(tmp_path / "out" / "figure.pdf", dpi=150)
+    pdf = c.figure.export_figure(tmp_path / "out" / "figure.pdf", dpi=150)
     assert pdf.read_bytes().startswith(b"%PDF")
-    csv_path = c.export_matches(tmp_path / "out" / "matches.csv")
+    csv_path = c.figure.export_matches(tmp_path / "out" / "matches.csv")
     lines = csv_path.read_text().strip().splitlines()
     assert lines[0].startswith("point,src_image") and len(lines) == 2
-    js = c.export_matches(tmp_path / "out" / "matches.json")
+    js = c.figure.export_matches(tmp_path / "out" / "matches.json")
     assert '"trg_x"' in js.read_text()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
 

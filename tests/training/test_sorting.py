@@ -87,11 +87,11 @@ def test_loss_on_a_hand_built_three_element_case():
     x0, x1 = a * 0 + (1 - a) * 1, (1 - a) * 0 + a * 1
     c0, c1 = [a, 1 - a, 0.0], [1 - a, a, 0.0]       # columns of P (weights of elements 0, 1, 2)
     b = _f(2.0 - x1)                               # gate (1,2)
-    x1, x2 = b * x1 + (1 - b) * 2.0, (1 - b) * x1 + b * 2.0
+    x1 = b * x1 + (1 - b) * 2.0  # (the element in slot 2 is not needed below)
     c2 = [0.0, 0.0, 1.0]
-    c1, c2 = [b * u + (1 - b) * w for u, w in zip(c1, c2)], [(1 - b) * u + b * w for u, w in zip(c1, c2)]
+    c1, c2 = [b * u + (1 - b) * w for u, w in zip(c1, c2, strict=True)], [(1 - b) * u + b * w for u, w in zip(c1, c2, strict=True)]
     g = _f(x1 - x0)                                # gate (0,1) again
-    c0, c1 = [g * u + (1 - g) * w for u, w in zip(c0, c1)], [(1 - g) * u + g * w for u, w in zip(c0, c1)]
+    c0, c1 = [g * u + (1 - g) * w for u, w in zip(c0, c1, strict=True)], [(1 - g) * u + g * w for u, w in zip(c0, c1, strict=True)]
     p_student_hand = torch.tensor([c0, c1, c2], dtype=torch.float64).T  # P[i, p]
     p_student = soft_sort(torch.tensor([[0.0, 1.0, 2.0]], dtype=torch.float64), 1.0, "odd_even")[1][0]
     assert torch.allclose(p_student, p_student_hand, atol=1e-12)

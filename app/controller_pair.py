@@ -1,4 +1,7 @@
-"""The controller's feature and point parts (a mixin of :class:`corrviz.app.controller.Controller`).
+"""The pair controller: features, matches and query points of the 2-D view, over the session.
+
+Its view is the pair view (:class:`PairViewLike`) and the feature part of the side panel
+(:class:`FeaturePanelLike`); both can be mocks (tests/app/test_controllers_headless.py).
 
 Three rules keep what is on screen honest and cheap:
 
@@ -16,9 +19,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
-
-from PyQt6.QtCore import QTimer
+from typing import Any, Protocol
 
 from corrviz.core.errors import CorrvizError
 from corrviz.core.session import (
@@ -31,37 +34,77 @@ from corrviz.core.session import (
     pca_result,
 )
 
-from .render_state import dense_lines, match_drawing
-from .widgets.options_panel import BackboneEntry
+from .context import AppContext
+from .render_state import DrawLine, DrawPoint, dense_lines, match_drawing
 
 FEATURE_CACHE_ENTRIES = 8  # feature results (all images of one set) kept per option set
 PICK_RADIUS_PX = 10.0  # a click this close (on screen) to a query point selects it
 
 
-class FeatureMixin:
-    """Extraction, feature cache, matching and point editing. Uses ``self.session``, ``self.window``,
-    ``self.runner``, ``self.report_error`` and ``self._default_pending`` (no backbone chosen yet)."""
+class PairViewLike(Protocol):
+    """What the pair controller needs of the 2-D view (:class:`corrviz.app.widgets.pair_view.PairView`)."""
 
-    def _init_features(self) -> None:
-        w, s, p = self.window, self.session, self.window.options
-        self.entries: dict[str, BackboneEntry] = {}
+    sigPointClicked: Any  # (image, x, y) in image pixels
+
+    def set_images(self, images: list, names: list[str]) -> None: ...
+    def set_hint(self, text: str) -> None: ...
+    def set_overlays(self, overlays: list | None) -> None: ...
+    def set_overlay_opacity(self, opacity: float) -> None: ...
+    def view_to_widget(self, image: int, x: float, y: float) -> Any: ...  # has .x(), .y()
+    def set_points(self, points: list[DrawPoint]) -> None: ...
+    def set_targets(self, points: list[DrawPoint]) -> None: ...
+    def set_lines(self, lines: list[DrawLine]) -> None: ...
+    def set_heatmap_kind(self, kind: str) -> None: ...
+    def set_heatmaps(self, heatmaps: dict) -> None: ...
+    def set_dense(self, lines: list[DrawLine]) -> None: ...
+
+
+class FeaturePanelLike(Protocol):
+    """The feature and matcher part of the side panel (:class:`corrviz.app.widgets.options_panel.OptionsPanel`)."""
+
+    sigOptionsEdited: Any
+    sigMethodChanged: Any
+    sigOpacityChanged: Any
+    sigForegroundOnlyChanged: Any
+    sigDenseToggled: Any
+    sigClearPoints: Any
+
+    def set_overlay(self, opacity: float, foreground_only: bool) -> None: ...
+    def set_method(self, method: str) -> None: ...
+    def set_dense(self, on: bool) -> None: ...
+
+
+class PairController:
+    """Extraction, feature cache, matching and point editing.
+
+    ``backbone_changing(name)`` is called before the backbone changes (the checkpoint controller unloads a
+    sphere mapper of the old one); ``weights_file_for(name)`` gives the weights file chosen for a backbone.
+    """
+
+    def __init__(self, ctx: AppContext, view: PairViewLike, panel: FeaturePanelLike,
+                 weights_file_for: Callable[[str], str | None] = lambda _n: None,
+                 backbone_changing: Callable[[str], None] = lambda _n: None) -> None:
+        self.ctx, self.session, self.runner = ctx, ctx.session, ctx.runner
+        self.view, self.panel = view, panel
+        self.weights_file_for, self.backbone_changing = weights_file_for, backbone_changing
+        s, p = self.session, panel
         self._feature_cache: OrderedDict[tuple, FeatureResult] = OrderedDict()
         self._click_t: float | None = None
         self._no_features: str | None = None  # why the current options have no features, if they failed
         self._match_pending: tuple | None = None  # the request key of the match job running now
         self._match_shown: tuple | None = None  # (request key, MatchResult) of the matches in the session
         self._drawn: tuple | None = None  # what the pair view's points / matches show now
+        self._checkpoint_kinds: dict[str, Any] = {}  # checkpoint path -> its header's kind
         p.sigOptionsEdited.connect(self._on_options_edited)
         p.sigMethodChanged.connect(self.pick_method)
         p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
         p.sigForegroundOnlyChanged.connect(lambda on: s.set_overlay(foreground_only=on))
         p.sigDenseToggled.connect(s.set_dense_enabled)
         p.sigClearPoints.connect(s.clear_points)
-        w.pair_view.sigPointClicked.connect(self.click_point)
-        w.sigUndo.connect(s.undo)
-        w.sigRedo.connect(s.redo)
-        w.sigDeletePoint.connect(s.delete_point)
-        w.sigDeselect.connect(lambda: s.select(-1))
+        view.sigPointClicked.connect(self.click_point)
+        s.sigImagesChanged.connect(self._on_images)
+        s.sigOptionsChanged.connect(self._on_options)
+        s.sigSphereChanged.connect(self._on_sphere)
         s.sigFeaturesChanged.connect(self._on_features)
         s.sigPointsChanged.connect(self._on_points)
         s.sigSelectionChanged.connect(self._on_selection)
@@ -69,6 +112,10 @@ class FeatureMixin:
         s.sigMatchesChanged.connect(self._on_matches)
         s.sigDenseChanged.connect(self._on_dense)
         s.sigOverlayChanged.connect(self._on_overlay)
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        return self.ctx.catalog.entries
 
     # -- which options change the features ----------------------------------------------------------
     def effective_options(self, o: ExtractionOptions) -> ExtractionOptions:
@@ -99,28 +146,35 @@ class FeatureMixin:
         is the one chosen for this backbone."""
         old = self.session.options
         checkpoint = old.checkpoint if v.backbone == old.backbone else None
-        self.drop_sphere_for_backbone(v.backbone)
+        self.backbone_changing(v.backbone)
         new = replace(v, checkpoint=checkpoint, weights=self.weights_file_for(v.backbone))
         same = self.session.features is not None and self.feature_key(new) == self.feature_key(old)
         self.session.set_options(new, same_features=same)
         if same:
-            self.window.show_status(f"{new.backbone}: this change cannot alter the features; kept them.")
+            self.ctx.show_status(f"{new.backbone}: this change cannot alter the features; kept them.")
 
     def _on_images(self) -> None:
         s = self.session
         self._feature_cache.clear()
         self._drawn = None
-        self.window.pair_view.set_images([im.rgb for im in s.images], [im.name for im in s.images])
-        names = ", ".join(im.name for im in s.images[:4]) + (" …" if len(s.images) > 4 else "")
-        self.window.setWindowTitle(f"corrviz — {names}" if names else "corrviz")
+        self.view.set_images([im.rgb for im in s.images], [im.name for im in s.images])
         self.start_extraction()
+
+    def _on_options(self, _o: ExtractionOptions) -> None:
+        if self.session.features is None:
+            self.start_extraction()
+
+    def _on_sphere(self) -> None:
+        s = self.session
+        if s.method == "combined" and s.sphere_maps is not None:
+            self.request_matches()
 
     def start_extraction(self) -> None:
         s = self.session
         if not s.images:
             return
-        if self._default_pending:
-            self.window.show_status("Choosing the backbone (looking for weights)…")
+        if self.ctx.catalog.default_pending:
+            self.ctx.show_status("Choosing the backbone (looking for weights)…")
             return  # extracted once the registry worker has chosen the first-start backbone
         images, options, fg = list(s.images), s.options, s.foreground_only
         key = self.feature_key(options, fg)
@@ -140,11 +194,11 @@ class FeatureMixin:
                 "its weights are not here.\n'Weights…' in the side panel chooses a file or a folder.")
             return
         fg = key[1]
-        self.window.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
+        self.ctx.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
         self.runner.submit("extract", lambda p: extract_features(images, options, fg, p),
                            on_result=lambda r, sec: self._on_extracted(r, sec, options, fg),
                            on_error=self.extraction_failed,
-                           on_cancelled=lambda: self.window.show_status("Extraction cancelled"))
+                           on_cancelled=lambda: self.ctx.show_status("Extraction cancelled"))
 
     def _remember_features(self, key: tuple, result: FeatureResult) -> None:
         self._feature_cache[key] = result
@@ -165,9 +219,9 @@ class FeatureMixin:
 
     def _apply_features(self, result: FeatureResult, status: str) -> None:
         self._no_features = None
-        self.window.pair_view.set_hint("")
+        self.view.set_hint("")
         self.session.set_features(result)
-        self.window.show_status(status)
+        self.ctx.show_status(status)
 
     def extraction_failed(self, exc: BaseException, hint: str | None = None) -> None:
         """No features for the current options: clear every result and say why, in the view too."""
@@ -179,14 +233,13 @@ class FeatureMixin:
         self._no_features = f"No {self.session.options.backbone} features: {first}"
         if hint is None:
             hint = (first if len(first) < 70 else first[:first.rfind(" ", 0, 70)] + "…") + "\n(details in the message)"
-        self.window.pair_view.set_hint(f"No {self.session.options.backbone} features: {hint}")
-        self.report_error(exc, "Feature extraction failed")
+        self.view.set_hint(f"No {self.session.options.backbone} features: {hint}")
+        self.ctx.report_error(exc, "Feature extraction failed")
 
     def _on_features(self) -> None:
         f = self.session.features
-        self.window.pair_view.set_overlays(None if f is None else f.overlays)
-        self.window.pair_view.set_overlay_opacity(self.session.overlay_opacity)
-        self._update_3d_points()
+        self.view.set_overlays(None if f is None else f.overlays)
+        self.view.set_overlay_opacity(self.session.overlay_opacity)
         if f is None:
             self.runner.cancel("match")
             self.runner.cancel("dense")
@@ -198,8 +251,8 @@ class FeatureMixin:
 
     def _on_overlay(self) -> None:
         s = self.session
-        self.window.options.set_overlay(s.overlay_opacity, s.foreground_only)
-        self.window.pair_view.set_overlay_opacity(s.overlay_opacity)
+        self.panel.set_overlay(s.overlay_opacity, s.foreground_only)
+        self.view.set_overlay_opacity(s.overlay_opacity)
         f = s.features
         key = self.feature_key()
         if f is None or f.foreground_only == key[1]:
@@ -219,21 +272,21 @@ class FeatureMixin:
             s.record_timing("pca", sec)
             if res.mask_source:
                 share = sum(int(m.mask.sum()) for m in res.maps) / sum(m.mask.size for m in res.maps)
-                self.window.show_status(f"Foreground only: PCA on {100 * share:.0f}% of the cells, "
+                self.ctx.show_status(f"Foreground only: PCA on {100 * share:.0f}% of the cells, "
                                         f"foreground = {res.mask_source}.")
 
-        self.runner.submit("pca", lambda _p: pca_result(maps, fg), on_result=done, on_error=self.report_error)
+        self.runner.submit("pca", lambda _p: pca_result(maps, fg), on_result=done, on_error=self.ctx.report_error)
 
     # -- points and matching ------------------------------------------------------------------------
     def click_point(self, image: int, x: float, y: float) -> None:
         """A click in an image: select the query point under it, else add one there."""
-        view = self.window.pair_view
+        view = self.view
         a, b = view.view_to_widget(image, x, y), view.view_to_widget(image, x + 1.0, y)
         px_per_image_px = max(((b.x() - a.x()) ** 2 + (b.y() - a.y()) ** 2) ** 0.5, 1e-6)
         near = self.session.point_near(image, x, y, PICK_RADIUS_PX / px_per_image_px)
         if near >= 0:
             self.session.select(near)
-            self.window.show_status(f"Point {near + 1} selected (Delete removes it, Esc deselects).")
+            self.ctx.show_status(f"Point {near + 1} selected (Delete removes it, Esc deselects).")
             return
         self._click_t = time.perf_counter()
         self.session.add_point(image, x, y)
@@ -244,18 +297,17 @@ class FeatureMixin:
 
     def _on_selection(self, _index: int) -> None:
         self._draw_matches()
-        self._update_3d_highlight()
         self.request_matches()  # the heatmap is the selected point's (nothing is submitted if it is shown)
 
     def pick_method(self, method: str) -> None:
         try:
             self.session.set_method(method)
         except CorrvizError as exc:
-            self.window.options.set_method(self.session.method)
-            self.report_error(exc, "Matcher not available")
+            self.panel.set_method(self.session.method)
+            self.ctx.report_error(exc, "Matcher not available")
 
     def _on_method(self, method: str) -> None:
-        self.window.options.set_method(method)
+        self.panel.set_method(method)
         self.request_matches()
 
     def request_matches(self) -> None:
@@ -265,14 +317,14 @@ class FeatureMixin:
             if s.matches is not None:
                 s.set_matches(None)
             if s.points and s.features is None and self._no_features is None:
-                self.window.show_status("Features are not ready yet; the points will be matched when they are.")
+                self.ctx.show_status("Features are not ready yet; the points will be matched when they are.")
             elif s.points and len(s.images) < 2:
-                self.window.show_status("Open a second image to see matches.")
+                self.ctx.show_status("Open a second image to see matches.")
             return
         sphere = None
         if s.method == "combined":
             if s.sphere_maps is None:
-                self.window.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
+                self.ctx.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
                 return
             sphere = tuple(s.sphere_maps)
         feats = s.features
@@ -295,7 +347,7 @@ class FeatureMixin:
 
         def failed(exc: BaseException) -> None:
             self._match_pending = None
-            self.report_error(exc, "Matching failed")
+            self.ctx.report_error(exc, "Matching failed")
 
         self._match_pending = key
         self.runner.submit("match", lambda _p: compute_matches(req), on_result=done, on_error=failed)
@@ -306,7 +358,7 @@ class FeatureMixin:
         o = self.session.options
         if not o.checkpoint:
             return None
-        kinds = self.__dict__.setdefault("_checkpoint_kinds", {})
+        kinds = self._checkpoint_kinds
         if o.checkpoint not in kinds:
             from corrviz.core.checkpoint import read_checkpoint_metadata
 
@@ -326,10 +378,9 @@ class FeatureMixin:
 
     def _on_matches(self) -> None:
         self._draw_matches()
-        self._update_3d_highlight()
         if self._click_t is not None and self.session.matches is not None:
             t0, self._click_t = self._click_t, None
-            QTimer.singleShot(0, lambda: self.session.record_timing("display", time.perf_counter() - t0))
+            self.ctx.defer(lambda: self.session.record_timing("display", time.perf_counter() - t0))
 
     def _draw_matches(self) -> None:
         s = self.session
@@ -338,7 +389,7 @@ class FeatureMixin:
             return  # the view already shows exactly this
         self._drawn = drawn
         d = match_drawing(s)
-        view = self.window.pair_view
+        view = self.view
         view.set_points(d.points)
         view.set_targets(d.targets)
         view.set_lines(d.lines)
@@ -357,11 +408,11 @@ class FeatureMixin:
                 s.set_dense(m)
                 s.record_timing("dense", sec)
 
-        self.runner.submit("dense", lambda _p: compute_dense(src, trg), on_result=done, on_error=self.report_error)
+        self.runner.submit("dense", lambda _p: compute_dense(src, trg), on_result=done, on_error=self.ctx.report_error)
 
     def _on_dense(self) -> None:
         s = self.session
         if s.dense_enabled and s.dense is None:
             self.request_dense()
-        self.window.options.set_dense(s.dense_enabled)
-        self.window.pair_view.set_dense(dense_lines(s))
+        self.panel.set_dense(s.dense_enabled)
+        self.view.set_dense(dense_lines(s))
