@@ -92,6 +92,7 @@ class Controller(QObject):
         self.checkpoints = CheckpointController(ctx, w.options, probe_weights=self.probe_weights)
         self.pair = PairController(ctx, w.pair_view, w.options, weights_file_for=self.checkpoints.weights_file_for,
                                    backbone_changing=self.checkpoints.drop_sphere_for_backbone)
+        w.sigHoverToggled.connect(self.pair.set_hover)
         self.video = VideoController(ctx, w.video_view)
         self.scene = SceneController(ctx, self._make_view3d, click_point=self.pair.click_point)
         self.annotations = PairAnnotations(s, w.pair_view)

@@ -28,6 +28,7 @@ from corrviz.core.session import (
     ExtractionOptions,
     FeatureResult,
     MatchRequest,
+    QueryPoint,
     compute_dense,
     compute_matches,
     extract_features,
@@ -39,12 +40,15 @@ from .render_state import DrawLine, DrawPoint, dense_lines, match_drawing
 
 FEATURE_CACHE_ENTRIES = 8  # feature results (all images of one set) kept per option set
 PICK_RADIUS_PX = 10.0  # a click this close (on screen) to a query point selects it
+HOVER_RGB = (255, 235, 80)
 
 
 class PairViewLike(Protocol):
     """What the pair controller needs of the 2-D view (:class:`corrviz.app.widgets.pair_view.PairView`)."""
 
     sigPointClicked: Any  # (image, x, y) in image pixels
+    sigHovered: Any  # (image, x, y) under the cursor, while hover-to-match is on
+    sigHoverLeft: Any
 
     def set_images(self, images: list, names: list[str]) -> None: ...
     def set_hint(self, text: str) -> None: ...
@@ -57,6 +61,8 @@ class PairViewLike(Protocol):
     def set_heatmap_kind(self, kind: str) -> None: ...
     def set_heatmaps(self, heatmaps: dict) -> None: ...
     def set_dense(self, lines: list[DrawLine]) -> None: ...
+    def set_hover_enabled(self, on: bool) -> None: ...
+    def set_hover(self, points: list[DrawPoint]) -> None: ...
 
 
 class FeaturePanelLike(Protocol):
@@ -95,6 +101,8 @@ class PairController:
         self._match_shown: tuple | None = None  # (request key, MatchResult) of the matches in the session
         self._drawn: tuple | None = None  # what the pair view's points / matches show now
         self._checkpoint_kinds: dict[str, Any] = {}  # checkpoint path -> its header's kind
+        self.hover_on = False
+        self._hover_shown = False  # the view shows a hover result (not the session's matches)
         p.sigOptionsEdited.connect(self._on_options_edited)
         p.sigMethodChanged.connect(self.pick_method)
         p.sigOpacityChanged.connect(lambda v: s.set_overlay(opacity=v))
@@ -102,6 +110,8 @@ class PairController:
         p.sigDenseToggled.connect(s.set_dense_enabled)
         p.sigClearPoints.connect(s.clear_points)
         view.sigPointClicked.connect(self.click_point)
+        view.sigHovered.connect(self.hover)
+        view.sigHoverLeft.connect(self.end_hover)
         s.sigImagesChanged.connect(self._on_images)
         s.sigOptionsChanged.connect(self._on_options)
         s.sigSphereChanged.connect(self._on_sphere)
@@ -333,10 +343,7 @@ class PairController:
         if (key == self._match_pending and self.runner.busy("match")) or (
                 shown is not None and shown[0] == key and s.matches is shown[1]):
             return  # this very request is running, or its result is what the session shows
-        grid = self.grid_checkpoint()
-        req = MatchRequest(tuple(feats.maps), tuple(s.points), s.method, s.selected, sphere=sphere,
-                           alpha=s.sphere_alpha, grid=grid,
-                           images=tuple(im.rgb for im in s.images) if grid is not None else ())
+        req = self._match_request(tuple(s.points), s.selected, sphere)
 
         def done(result, _sec: float) -> None:
             self._match_pending = None
@@ -351,6 +358,60 @@ class PairController:
 
         self._match_pending = key
         self.runner.submit("match", lambda _p: compute_matches(req), on_result=done, on_error=failed)
+
+    def _match_request(self, points: tuple, heatmap_point: int, sphere: tuple | None) -> MatchRequest:
+        s, grid = self.session, self.grid_checkpoint()
+        return MatchRequest(tuple(s.features.maps), points, s.method, heatmap_point, sphere=sphere,
+                            alpha=s.sphere_alpha, grid=grid,
+                            images=tuple(im.rgb for im in s.images) if grid is not None else ())
+
+    # -- hover-to-match -----------------------------------------------------------------------------
+    def set_hover(self, on: bool) -> None:
+        """Hover-to-match: the point under the cursor is matched live (not added); newest request wins."""
+        self.hover_on = bool(on)
+        self.view.set_hover_enabled(self.hover_on)
+        if not self.hover_on:
+            self.end_hover()
+        self.ctx.show_status("Hover to match: on (the similarity under the cursor; click to keep a point)."
+                             if self.hover_on else "Hover to match: off.")
+
+    def hover(self, image: int, x: float, y: float) -> None:
+        """Match the point under the cursor into the other images (channel ``hover``: a newer position
+        cancels the older job, and only the newest result is drawn)."""
+        s = self.session
+        if not self.hover_on or s.features is None or len(s.images) < 2:
+            return
+        if s.method == "combined" and s.sphere_maps is None:
+            return
+        sphere = tuple(s.sphere_maps) if s.method == "combined" else None
+        req = self._match_request((QueryPoint(int(image), float(x), float(y)),), 0, sphere)
+        feats = s.features
+
+        def done(result, _sec: float) -> None:
+            if not self.hover_on or s.features is not feats:
+                return  # hover was switched off, or the features changed, meanwhile
+            self._hover_shown = True
+            self.view.set_hover([DrawPoint(image, x, y, HOVER_RGB)] + [
+                DrawPoint(m.target, m.xy[0], m.xy[1], HOVER_RGB, True, m.valid) for m in result.matches])
+            self.view.set_heatmap_kind("confidence" if result.method == "grid" else "similarity")
+            self.view.set_heatmaps(result.heatmaps)
+            best = ", ".join(f"image {m.target + 1}: ({m.xy[0]:.0f}, {m.xy[1]:.0f}) sim {m.score:.2f}"
+                             for m in result.matches)
+            self.ctx.show_status(f"Hover ({x:.0f}, {y:.0f}) in image {image + 1} -> {best}")
+
+        def failed(exc: BaseException) -> None:
+            self.ctx.show_status(f"Hover matching failed: {exc}")  # no dialog per mouse move
+
+        self.runner.submit("hover", lambda _p: compute_matches(req), on_result=done, on_error=failed)
+
+    def end_hover(self) -> None:
+        """The cursor left the images (or hover was switched off): the selected point's drawing comes back."""
+        self.runner.cancel("hover")
+        if self._hover_shown:
+            self._hover_shown = False
+            self.view.set_hover([])
+            self._drawn = None
+            self._draw_matches()
 
     def grid_checkpoint(self) -> tuple | None:
         """(backbone, weights, checkpoint, resolution, device) when the loaded checkpoint is a grid matcher

@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
     sigRedo = pyqtSignal()
     sigDeletePoint = pyqtSignal()
     sigDeselect = pyqtSignal()
+    sigHoverToggled = pyqtSignal(bool)  # hover-to-match on / off
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,6 +148,9 @@ class MainWindow(QMainWindow):
         vm = self.menuBar().addMenu("&View")
         for k, name in enumerate(("2D matches", "3D", "Video", "Evaluation", "Pose", "Training", "Compare")):
             self._action(vm, name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k), f"Ctrl+{k + 1}")
+        self.hover_action = self._action(vm, "Hover to match (live similarity under the cursor)",
+                                         lambda on: self.sigHoverToggled.emit(bool(on)), "Ctrl+H")
+        self.hover_action.setCheckable(True)
         self._action(vm, "Next pseudo-label pair", lambda: self.sigLabelPair.emit(1), "Ctrl+]")
         self._action(vm, "Previous pseudo-label pair", lambda: self.sigLabelPair.emit(-1), "Ctrl+[")
         vm.addAction(self.dock.toggleViewAction())

@@ -70,6 +70,8 @@ class PairView(pg.GraphicsLayoutWidget):
     """Images on a grid with layered overlays; emits ``sigPointClicked(image, x, y)``."""
 
     sigPointClicked = pyqtSignal(int, float, float)
+    sigHovered = pyqtSignal(int, float, float)  # (image, x, y) under the cursor, while hover-to-match is on
+    sigHoverLeft = pyqtSignal()  # the cursor left the images
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -107,10 +109,16 @@ class PairView(pg.GraphicsLayoutWidget):
             self.vb.addItem(item)
         self._lines: list[pg.PlotCurveItem] = []
         self._labels: list[pg.TextItem] = []
+        self._hover = pg.ScatterPlotItem(pxMode=True)  # hover-to-match: the point under the cursor and its matches
+        self._hover.setZValue(21)
+        self.vb.addItem(self._hover)
+        self._hover_enabled = False
+        self._hovering = False
         self._hint = pg.TextItem("", color=(200, 200, 200), anchor=(0.5, 0.5))
         self._hint.setZValue(30)
         self.vb.addItem(self._hint)
         self.scene().sigMouseClicked.connect(self._on_click)
+        self.scene().sigMouseMoved.connect(self._on_move)
         self.vb.sigResized.connect(lambda _vb: self._layout())  # e.g. when the colour bar appears
 
     # -- images and layout --------------------------------------------------------------------------
@@ -435,6 +443,37 @@ class PairView(pg.GraphicsLayoutWidget):
                 slot.title.setColor(SCREEN_TITLE)
             self.colorbar.color = QColor(220, 220, 220)
             self.colorbar.setOpacity(1.0)
+
+    # -- hover-to-match -----------------------------------------------------------------------------
+    def set_hover_enabled(self, on: bool) -> None:
+        self._hover_enabled = bool(on)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        if not on:
+            self.set_hover([])
+
+    def set_hover(self, points: list[DrawPoint]) -> None:
+        """The hovered point (first) and its matches, drawn as rings until replaced or cleared."""
+        pts = [p for p in points if p.image < len(self._slots)]
+        self._hover.setData(pos=[self.to_scene(p.image, p.x, p.y) for p in pts], symbol="o", brush=pg.mkBrush(0, 0, 0, 0),
+                            pen=[pg.mkPen(*p.rgb, width=3 if p.valid else 1.5) for p in pts],
+                            size=[18 if k == 0 else 14 for k in range(len(pts))])
+
+    def hover_count(self) -> int:
+        """How many hover rings are drawn (tests)."""
+        return len(self._hover.data)
+
+    def _on_move(self, scene_pos) -> None:
+        if not self._hover_enabled:
+            return
+        pos = self.vb.mapSceneToView(scene_pos)
+        hit = self.image_at(pos.x(), pos.y())
+        if hit is not None:
+            self._hovering = True
+            self.sigHovered.emit(*hit)
+        elif self._hovering:
+            self._hovering = False
+            self.sigHoverLeft.emit()
 
     # -- input --------------------------------------------------------------------------------------
     def image_at(self, scene_x: float, scene_y: float) -> tuple[int, float, float] | None:

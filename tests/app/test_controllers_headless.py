@@ -127,6 +127,25 @@ def test_pair_controller_reuses_cached_features_when_an_option_set_comes_back(pa
     assert s.features is first
 
 
+def test_hover_to_match_draws_the_match_under_the_cursor_without_adding_a_point(pair):
+    s, view = pair.session, pair.view
+    pair.c.hover(0, 200.0, 150.0)
+    assert pair.ctx.runner.channels == ["extract"], "hover is off by default: nothing is matched"
+    pair.c.set_hover(True)
+    view.set_hover_enabled.assert_called_with(True)
+    pair.c.hover(0, 200.0, 150.0)
+    assert pair.ctx.runner.channels[-1] == "hover" and s.points == [] and s.matches is None
+    src, trg = view.set_hover.call_args.args[0]
+    assert (src.image, src.x, src.y) == (0, 200.0, 150.0) and trg.image == 1
+    assert np.linalg.norm(np.array([trg.x, trg.y]) - (np.array([200.0, 150.0]) + pair.shift)) < 8.0
+    heat = view.set_heatmaps.call_args.args[0]
+    assert set(heat) == {1} and np.nanmax(heat[1]) > 0.5  # the live similarity on the target
+    pair.c.end_hover()  # the cursor left: the hover drawing goes, the session's (no) matches come back
+    assert view.set_hover.call_args.args[0] == [] and view.set_heatmaps.call_args.args[0] == {}
+    pair.c.set_hover(False)
+    view.set_hover_enabled.assert_called_with(False)
+
+
 def test_failed_extraction_clears_results_and_says_why_in_the_view(pair):
     pair.c.click_point(0, 120.0, 90.0)
     assert pair.session.matches is not None
