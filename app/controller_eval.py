@@ -237,7 +237,7 @@ class EvalController:
         def done(images: list, _s: float) -> None:
             import dataclasses
 
-            images = [dataclasses.replace(images[0], name=f"{rec.pair_id} source ({rec.category})"),
+            images = [dataclasses.replace(images[0], name=drawing.source_title),
                       dataclasses.replace(images[1], name=drawing.title)]
             self.ctx.affine = None
             self.annotations.show(images, drawing.lines, drawing.marks, self)

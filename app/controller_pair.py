@@ -30,6 +30,7 @@ from corrviz.core.session import (
     MatchRequest,
     QueryPoint,
     compute_dense,
+    compute_grid_dense,
     compute_matches,
     extract_features,
     pca_result,
@@ -458,18 +459,25 @@ class PairController:
         view.set_heatmaps(d.heatmaps)
 
     def request_dense(self) -> None:
+        """Dense lines: mutual nearest neighbours of the features, or a grid-matcher checkpoint's flow."""
         s = self.session
         if s.features is None or len(s.images) < 2 or not s.dense_enabled:
             return
         feats = s.features
         src, trg = feats.maps[0], feats.maps[1]
+        grid = self.grid_checkpoint()
+        if grid is not None:
+            rgb_s, rgb_t = s.images[0].rgb, s.images[1].rgb
+            job = lambda _p: compute_grid_dense(grid, rgb_s, rgb_t, src)  # noqa: E731
+        else:
+            job = lambda _p: compute_dense(src, trg)  # noqa: E731
 
         def done(m, sec: float) -> None:
             if s.features is feats and s.dense_enabled:
                 s.set_dense(m)
                 s.record_timing("dense", sec)
 
-        self.runner.submit("dense", lambda _p: compute_dense(src, trg), on_result=done, on_error=self.ctx.report_error)
+        self.runner.submit("dense", job, on_result=done, on_error=self.ctx.report_error)
 
     def _on_dense(self) -> None:
         s = self.session

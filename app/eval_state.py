@@ -196,12 +196,14 @@ def worst_first(run: EvalRun) -> list[EvalItem]:
 @dataclass(frozen=True)
 class PairAnnotation:
     """What the 2-D view draws over an evaluated pair: lines from each source keypoint to its prediction
-    (green within the threshold, red not), the ground-truth target keypoints (white) and a status text."""
+    (green within the threshold, red not), the keypoints (white) and predictions (the line's colour) as
+    marks, a status text and the two image titles."""
 
     lines: list
     marks: list
     text: str
     title: str  # the target image's title (it stays on screen when the status bar moves on)
+    source_title: str = ""
 
 
 def pair_annotation(benchmark: str, outcome: Any) -> PairAnnotation:
@@ -221,9 +223,12 @@ def pair_annotation(benchmark: str, outcome: Any) -> PairAnnotation:
             continue  # no prediction (rejected): only the truth is drawn
         ok = bool(e.errors[k] <= radius)
         n_ok += ok
-        lines.append(DrawLine(0, float(sx), float(sy), 1, float(px), float(py), CORRECT_RGB if ok else WRONG_RGB))
+        rgb = CORRECT_RGB if ok else WRONG_RGB
+        lines.append(DrawLine(0, float(sx), float(sy), 1, float(px), float(py), rgb))
+        marks.append(DrawPoint(1, float(px), float(py), rgb))
     text = (f"{benchmark} pair {rec.pair_id} ({rec.category}): {n_ok} of {rec.n_keypoints} keypoints within "
             f"{RUNNING_ALPHA} x {norm} size ({radius:.1f} px); green / red: source keypoint -> prediction, "
             "white: ground truth")
     title = f"target: {n_ok} of {rec.n_keypoints} keypoints within PCK@{RUNNING_ALPHA} ({norm})"
-    return PairAnnotation(lines, marks, text, title)
+    source_title = f"{rec.pair_id}: white + keypoints, lines to predictions (green within PCK@{RUNNING_ALPHA}, red not)"
+    return PairAnnotation(lines, marks, text, title, source_title)

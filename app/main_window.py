@@ -220,7 +220,10 @@ class MainWindow(QMainWindow):
             "features. Click a point in any image to see its matches in the others; click more points for "
             "more colours; clicking an existing point selects it (Delete removes it, Esc deselects, Ctrl+Z / "
             "Ctrl+Shift+Z undo and redo point edits). The 3D tab shows the features as PCA point clouds; the Video tab tracks a clicked "
-            "point through a video; the Evaluation tab runs a benchmark with the current features. Export the figure with Ctrl+E and the matches with Ctrl+Shift+E.")
+            "point through a video; the Evaluation tab runs a benchmark with the current features and lists the evaluated "
+            "pairs worst first (double-click one to see it with its ground truth and predictions). View > Hover to "
+            "match (Ctrl+H) matches the point under the cursor live. Export the figure with Ctrl+E and the matches "
+            "with Ctrl+Shift+E.")
 
     # -- drag and drop ------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

@@ -45,7 +45,7 @@ MIN_IMAGE_SIDE = 16
 MATCH_METHODS = ("nn", "mnn", "soft-argmax", "combined")
 UNDO_DEPTH = 100
 __all__ = ["POINT_COLORS", "EvalRun", "ExtractionOptions", "FeatureResult", "ImageInput", "MatchRequest",
-           "MatchResult", "PointMatch", "QueryPoint", "Session", "compute_dense", "compute_matches",
+           "MatchResult", "PointMatch", "QueryPoint", "Session", "compute_dense", "compute_grid_dense", "compute_matches",
            "extract_features", "extract_maps", "load_images", "pca_result", "point_color", "raster_on_image"]
 
 
@@ -557,6 +557,25 @@ def grid_matches(req: MatchRequest, t0: float) -> MatchResult:
                 result.heatmaps[trg] = confidence_on_image(flow.conf_ts, flow.transform_t, req.heatmap_side)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def compute_grid_dense(grid: tuple, image_s: np.ndarray, image_t: np.ndarray, src: FeatureMap, step: int = 2,
+                       max_lines: int = 400) -> Matches:
+    """Dense lines of a grid-matcher (VGGT-SC) checkpoint: every ``step``-th source cell centre (cells clear of
+    the padding) read from its flow; of those landing inside the target, the ``max_lines`` most confident.
+    ``score`` and ``confidence`` are the matcher's confidence."""
+    from .grid_matcher import flow_matches
+    from .matching import Matches
+
+    gh, gw = src.grid_shape
+    rc = np.stack(np.meshgrid(np.arange(0, gh, step), np.arange(0, gw, step), indexing="ij"), -1).reshape(-1, 2)
+    rc = rc[src.transform.inner_cell_mask()[rc[:, 0], rc[:, 1]]]
+    xy = src.transform.cell_to_image(rc.astype(np.float64))
+    flow = pair_flow(grid, image_s, image_t)
+    m = flow_matches(flow, xy, (image_t.shape[1], image_t.shape[0]))
+    idx = np.flatnonzero(m.valid)
+    idx = idx[np.argsort(-m.confidence[idx], kind="stable")[:max_lines]]
+    return Matches(m.src_xy[idx], m.trg_xy[idx], m.score[idx], m.valid[idx], "grid", confidence=m.confidence[idx])
 
 
 def compute_dense(src: FeatureMap, trg: FeatureMap, step: int = 2, max_lines: int = 400) -> Matches:

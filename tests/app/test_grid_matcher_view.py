@@ -54,4 +54,10 @@ def test_grid_matcher_checkpoint_matches_clicks_and_shows_confidence(qtbot, make
     view = c.window.pair_view
     assert view.heatmap_kind == "confidence" and view.colorbar.title == "matcher confidence"
     assert view.heatmap_levels() == (0.0, 1.0)
+    # dense lines come from the flow, not from the features' nearest neighbours: identity on the same image
+    c.session.set_dense_enabled(True)
+    qtbot.waitUntil(lambda: c.session.dense is not None and not c.runner.busy(), timeout=30000)
+    d = c.session.dense
+    assert d.method == "grid" and len(d.src_xy) > 20
+    assert np.allclose(d.trg_xy, d.src_xy, atol=0.05) and np.allclose(d.confidence, conf, atol=1e-5)
     assert c.window.errors_shown == 0
