@@ -115,3 +115,31 @@ def sphere_checkpoint(path: Path, backbone: str = "test_dinov2_tiny", last: str 
     spec = ({"type": "sphere_mapper", "channels": bb.feature_dim(), "heads": 2} if last == "sphere_mapper"
             else {"type": "conv", "channels": bb.feature_dim()})
     return save_checkpoint(path, AdaptedBackbone(bb, [spec]), "sph-random-init" if last == "sphere_mapper" else "mef")
+
+
+class SyncRunner:
+    """A TaskRunner stand-in for controller tests: runs each job at once on the calling thread (the order the
+    app's worker would deliver it in) and records the channels submitted."""
+
+    def __init__(self) -> None:
+        self.channels: list[str] = []
+
+    def submit(self, channel, fn, on_result=None, on_error=None, **_kw):  # noqa: ANN001
+        self.channels.append(channel)
+        try:
+            from corrviz.core.progress import Progress
+
+            result = fn(Progress())
+        except Exception as exc:  # noqa: BLE001
+            if on_error is None:
+                raise
+            on_error(exc)
+            return
+        if on_result is not None:
+            on_result(result, 0.0)
+
+    def cancel(self, _channel: str) -> bool:
+        return False
+
+    def busy(self, _channel: str | None = None) -> bool:
+        return False

@@ -31,30 +31,14 @@ from corrviz.app.run_monitor import (
 )
 from corrviz.app.train_process import TrainProcess
 
+from .conftest import SyncRunner
+
 TINY = {"model.backbone": "test_dinov2_tiny", "model.pretrained": False, "model.resolution": 56,
         "model.lora_blocks": 2, "data.objects": ["box", "chair"], "data.seeds": 1, "data.n_views": 6,
         "data.render_resolution": 56, "data.points_per_view": 48, "eval.objects": ["mug"], "eval.n_views": 12,
         "eval.resolution": 56, "eval.n_pairs": 2, "eval.n_points": 20, "eval.max_rotation_deg": 90.0,
         "train.steps": 200, "train.log_every": 1, "train.eval_every": 0, "train.eval_at_start": False,
         "train.threads": 1, "optim.lr": 0.01}
-
-
-class FakeRunner:
-    """Runs a job at once on the calling thread (the order the app's worker would deliver it in)."""
-
-    def __init__(self) -> None:
-        self.channels: list[str] = []
-
-    def submit(self, channel, fn, on_result=None, on_error=None, **_kw):  # noqa: ANN001
-        self.channels.append(channel)
-        try:
-            result = fn(None)
-        except Exception as exc:  # noqa: BLE001
-            if on_error is not None:
-                on_error(exc)
-            return
-        if on_result is not None:
-            on_result(result, 0.0)
 
 
 class FakeSettings(dict):
@@ -83,7 +67,7 @@ def last_message(view: MagicMock) -> tuple[str, bool]:
 def controller(tmp_path):
     from corrviz.training.method import get_method
 
-    ctx = SimpleNamespace(session=None, runner=FakeRunner(), settings=FakeSettings({"training/runs_folder": str(
+    ctx = SimpleNamespace(session=None, runner=SyncRunner(), settings=FakeSettings({"training/runs_folder": str(
         tmp_path / "runs")}), report_error=MagicMock(), show_status=MagicMock())
     view = make_view()
     launched: list = []

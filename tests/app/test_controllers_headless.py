@@ -22,35 +22,9 @@ from corrviz.app.controller_pair import PairController
 from corrviz.app.controller_scene import SceneController
 from corrviz.app.controller_video import VideoController
 from corrviz.app.eval_state import CORRECT_RGB, TRUTH_RGB, WRONG_RGB, EvalRequestValues, worst_first
-from corrviz.core.progress import Progress
 from corrviz.core.session import EvalRun, ExtractionOptions, Session, load_images
 
-from .conftest import astronaut_pair
-
-
-class SyncRunner:
-    """Runs each job at once on the calling thread; records the channels submitted."""
-
-    def __init__(self) -> None:
-        self.channels: list[str] = []
-
-    def submit(self, channel, fn, on_result=None, on_error=None, **_kw):  # noqa: ANN001
-        self.channels.append(channel)
-        try:
-            result = fn(Progress())
-        except Exception as exc:  # noqa: BLE001
-            if on_error is None:
-                raise
-            on_error(exc)
-            return
-        if on_result is not None:
-            on_result(result, 0.0)
-
-    def cancel(self, _channel: str) -> bool:
-        return False
-
-    def busy(self, _channel: str | None = None) -> bool:
-        return False
+from .conftest import SyncRunner, astronaut_pair
 
 
 class FakeSettings(SimpleNamespace):
