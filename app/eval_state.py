@@ -229,6 +229,6 @@ def pair_annotation(benchmark: str, outcome: Any) -> PairAnnotation:
     text = (f"{benchmark} pair {rec.pair_id} ({rec.category}): {n_ok} of {rec.n_keypoints} keypoints within "
             f"{RUNNING_ALPHA} x {norm} size ({radius:.1f} px); green / red: source keypoint -> prediction, "
             "white: ground truth")
-    title = f"target: {n_ok} of {rec.n_keypoints} keypoints within PCK@{RUNNING_ALPHA} ({norm})"
-    source_title = f"{rec.pair_id}: white + keypoints, lines to predictions (green within PCK@{RUNNING_ALPHA}, red not)"
+    title = f"predictions: {n_ok}/{rec.n_keypoints} within PCK@{RUNNING_ALPHA} {norm} (green; red: not)"
+    source_title = f"{rec.pair_id}: keypoints in white"
     return PairAnnotation(lines, marks, text, title, source_title)

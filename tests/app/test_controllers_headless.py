@@ -219,7 +219,7 @@ def test_evaluated_pairs_are_listed_worst_first_and_open_with_truth_and_predicti
     truth = [m for m in marks if m.rgb == TRUTH_RGB]
     assert len(truth) == 4 and {(m.image, m.x, m.y) for m in truth} >= {(1, 55.0, 45.0), (0, 50.0, 40.0)}
     assert [(m.x, m.rgb) for m in marks if m.rgb != TRUTH_RGB] == [(25.0, CORRECT_RGB), (105.0, WRONG_RGB)]
-    assert [im.name.split()[0] for im in session.images] == ["half:", "target:"] and len(session.images) == 2
+    assert [im.name.split()[0] for im in session.images] == ["half:", "predictions:"] and len(session.images) == 2
     ctx.show_tab.assert_called_with("2d")
     assert "1 of 2 keypoints" in ctx.show_status.call_args.args[0]
     session.set_images(load_images([str(trg), str(src)]))  # other images: the drawing no longer applies

@@ -155,7 +155,7 @@ def test_evaluation_tab_runs_pfwillow_plots_and_saves(qtbot, make_controller, tm
     from corrviz.core.io import load_image
 
     assert c.session.images[0].rgb.shape[:2] == load_image(rec.src_image).shape[:2]
-    assert f"{round(scores[worst] * rec.n_keypoints)} of {rec.n_keypoints} keypoints" in c.session.images[1].name
+    assert f"{round(scores[worst] * rec.n_keypoints)}/{rec.n_keypoints} within PCK@0.1" in c.session.images[1].name
 
 
 def test_evaluation_cancel_and_wrong_folder(qtbot, make_controller, tmp_path, willow):
