@@ -193,6 +193,7 @@ class TrainingController:
             return
         self.method = name
         m = self.catalog["methods"][name]
+        self.view.show_method(name)
         self.view.set_presets([(DEFAULT_PRESET, None)] + [(Path(p).name, p) for p in m["presets"]])
         family = self._family(m["defaults"])
         self.view.set_backbones([n for n, f in self.catalog["backbones"].items() if family is None or f == family])
@@ -214,6 +215,7 @@ class TrainingController:
             self.view.set_message(str(exc), ok=False)
             return
         text = to_yaml(cfg)
+        self.view.show_preset(path or None)
         self.view.set_config_text(text)
         data = to_dict(cfg).get("data", {})
         self.view.set_data_choices(data_choices(self.method, data if isinstance(data, dict) else {}),

@@ -59,6 +59,7 @@ class VideoController:
         self.ctx, self.session, self.runner, self.view = ctx, ctx.session, ctx.runner, view
         s = self.session
         self._occlusion = view.occlusion_setting()
+        self._queued: list[tuple[int, float, float]] | None = None  # queries of the tracking job in flight
         view.sigFrameRequested.connect(s.set_frame)
         view.sigPointClicked.connect(self.track_point)
         view.sigStepChanged.connect(self._on_step)
@@ -106,6 +107,7 @@ class VideoController:
 
     def _on_video(self) -> None:
         s = self.session
+        self._queued = None
         n = len(s.video) if s.video is not None else 0
         self.view.set_video(n, s.video.indices if s.video is not None else [], s.video_step)
         self._on_frame(s.frame)
@@ -125,7 +127,10 @@ class VideoController:
             self.retrack()
 
     def track_queries(self) -> list[tuple[int, float, float]]:
-        """The query points (frame, x, y) of the tracks kept in the session, oldest first."""
+        """The query points (frame, x, y) of the tracks, oldest first: those of the tracking job still running
+        (so that a second click before the first track arrives keeps both), else those in the session."""
+        if self._queued is not None:
+            return list(self._queued)
         return list(self.session.track_query or [])
 
     def track_point(self, x: float, y: float, frame: int | None = None) -> None:
@@ -139,6 +144,7 @@ class VideoController:
 
     def clear_tracks(self) -> None:
         self.runner.cancel("track")
+        self._queued = None
         self.session.set_track(None, None)
         self.view.show_message("Tracks cleared. Click points on a frame to track them.")
 
@@ -151,13 +157,23 @@ class VideoController:
         from corrviz.core.tracking import track_query_points  # torch: not imported before the first window
 
         maps, (rule, value) = list(s.video_maps), self._occlusion
+        self._queued = list(queries)
 
         def done(track, sec: float) -> None:
+            if self._queued == queries:
+                self._queued = None
             s.set_track(track, queries)
             s.record_timing("track", sec)
 
+        def failed(exc: BaseException) -> None:
+            self._queued = None
+            self.ctx.report_error(exc, "Tracking failed")
+
         self.runner.submit("track", lambda p: track_query_points(maps, queries, rule, value, progress=p),
-                           on_result=done, on_error=lambda e: self.ctx.report_error(e, "Tracking failed"))
+                           on_result=done, on_error=failed, on_cancelled=self._forget_queued)
+
+    def _forget_queued(self) -> None:
+        self._queued = None
 
     def _on_track(self) -> None:
         from .widgets.video_view import OCCLUSION_UI, TrackLayer

@@ -249,6 +249,18 @@ class TrainingPanel(QWidget):
     def show_device(self, device: str) -> None:
         self._select(self.device, device)
 
+    def show_method(self, name: str) -> None:
+        """Select ``name`` in the method list (without emitting) and show its description."""
+        self._select(self.method, name)
+        self.method_info.setText(getattr(self, "_descriptions", {}).get(name, ""))
+
+    def show_preset(self, path: str | None) -> None:
+        """Select the preset whose path is ``path`` (None: the method defaults), without emitting."""
+        self.preset.blockSignals(True)
+        index = self.preset.findData(path)
+        self.preset.setCurrentIndex(index if index >= 0 else 0)
+        self.preset.blockSignals(False)
+
     @staticmethod
     def _select(combo: QComboBox, text: str) -> None:
         combo.blockSignals(True)

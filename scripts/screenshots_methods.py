@@ -167,10 +167,12 @@ def shot_pov(app, c, out: Path, run: str, data: Path) -> Path:
         writer.write(cv2.resize(cv2.imread(str(f)), (w // 2, h // 2)))
     writer.release()
     c.checkpoints.load_trained_checkpoint(str(init_checkpoint_file(run)))
+    c.window.video_view.step.setValue(2)
     c.open_paths([str(video)])
     wait_until(app, lambda: c.session.video_maps is not None and not c.runner.busy(), 600)
-    c.video.track_point(w * 0.25, h * 0.25, 0)
-    c.video.track_point(w * 0.3, h * 0.22, 0)
+    fw, fh = w // 2, h // 2  # the clip was written at half size
+    for fx, fy in ((0.40, 0.50), (0.45, 0.27), (0.55, 0.45)):  # horse, rider, horse's neck on frame 0
+        c.video.track_point(fw * fx, fh * fy, 0)
     wait_until(app, lambda: c.session.track is not None and not c.runner.busy(), 300)
     c.session.set_frame(len(frames) - 1)
     return grab(app, c, out / "pov_tracks.png")

@@ -226,7 +226,10 @@ def test_catalog_fills_the_view_and_the_editor(controller):
     assert presets[0] == ("defaults", None) and any(label == "mef_vit_tiny_cpu.yaml" for label, _ in presets)
     v.set_backbones.assert_called_with(["dinov2_vits14", "test_dinov2_tiny"])  # the default's family only (ViT)
     assert read_config_value(v.config_text(), "model.backbone") == "dinov2_vits14"  # the method's defaults
-    controller.select_preset(next(p for label, p in presets if label == "mef_vit_tiny_cpu.yaml"))
+    v.show_method.assert_called_with("mef")  # the panel shows the method the controller holds
+    preset = next(p for label, p in presets if label == "mef_vit_tiny_cpu.yaml")
+    controller.select_preset(preset)
+    v.show_preset.assert_called_with(preset)  # ... and the preset whose config the editor holds
     assert read_config_value(v.config_text(), "model.backbone") == "vit_tiny_patch16_224"
     assert read_config_value(v.config_text(), "train.steps") == 1200
 

@@ -22,7 +22,7 @@ from corrviz.app.controller_pair import PairController
 from corrviz.app.controller_scene import SceneController
 from corrviz.app.controller_video import VideoController
 from corrviz.app.eval_state import CORRECT_RGB, TRUTH_RGB, WRONG_RGB, EvalRequestValues, worst_first
-from corrviz.core.session import EvalRun, ExtractionOptions, Session, load_images
+from corrviz.core.session import EvalRun, ExtractionOptions, Session, extract_maps, load_images
 
 from .conftest import SyncRunner, astronaut_pair
 
@@ -159,6 +159,47 @@ def test_video_controller_refuses_to_track_before_features_and_reads_the_step_fr
     video.open_video("/nonexistent/clip.mp4")
     assert ctx.runner.channels == ["video"] and ctx.errors, "a missing video is an error, not a silent no-op"
     assert "clip.mp4" in str(ctx.errors[-1]) and "every 7 frames" in ctx.show_status.call_args.args[0]
+
+
+class QueueRunner(SyncRunner):
+    """Keeps jobs until ``run_all()``; a newer job on a channel supersedes the queued one (newest wins)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued: dict[str, tuple] = {}
+
+    def submit(self, channel, fn, on_result=None, on_error=None, **kw):  # noqa: ANN001
+        self.channels.append(channel)
+        self.queued[channel] = (fn, on_result, on_error)
+
+    def run_all(self) -> None:
+        for channel in list(self.queued):
+            fn, on_result, on_error = self.queued.pop(channel)
+            SyncRunner.submit(self, channel, fn, on_result, on_error)
+
+
+def test_two_quick_clicks_on_a_video_keep_both_tracks():
+    """The second click arrives before the first track is computed: the newest job must track both points."""
+    session = Session()
+    ctx = make_ctx(session)
+    ctx.runner = QueueRunner()
+    view = MagicMock()
+    view.occlusion_setting.return_value = ("cycle", 2.0)
+    video = VideoController(ctx, view)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    from corrviz.core.tracking import VideoFrames
+
+    session.set_video("clip.mp4", VideoFrames(frames, [0, 1, 2], 10.0, 1, "clip.mp4"), 1)
+    session.set_video_features(extract_maps(frames, ExtractionOptions(backbone="dense_sift")))
+    video.track_point(20.0, 20.0)
+    video.track_point(40.0, 30.0)  # before the first job has run
+    ctx.runner.run_all()
+    assert session.track is not None and session.track.num_points == 2
+    assert session.track_query == [(0, 20.0, 20.0), (0, 40.0, 30.0)]
+    video.track_point(10.0, 50.0)
+    ctx.runner.run_all()
+    assert session.track.num_points == 3
 
 
 def test_checkpoint_controller_refuses_a_missing_weights_file_and_keeps_the_settings(tmp_path):
