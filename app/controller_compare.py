@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from corrviz.core.errors import CorrvizError
-from corrviz.core.session_types import point_color
 
+from .render_state import point_rgb
 from .run_monitor import MetricsTail, RunInfo, RunSeries
 
 DEFAULT_GRID = 3  # query points on a fresh pair: a 3 x 3 grid over the middle of the source image
@@ -183,7 +183,7 @@ class CompareController:
             self.view.set_summary(side, "")
 
     def _colors(self) -> list[tuple[int, int, int]]:
-        return [point_color(k) for k in range(len(self.points))]
+        return [point_rgb(k) for k in range(len(self.points))]
 
     def _show_points(self) -> None:
         self.view.set_points(np.array(self.points, float).reshape(-1, 2), self._colors())

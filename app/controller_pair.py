@@ -37,7 +37,7 @@ from corrviz.core.session import (
 )
 
 from .context import AppContext
-from .render_state import DrawLine, DrawPoint, dense_lines, match_drawing
+from .render_state import DrawLine, DrawPoint, dense_lines, match_drawing, overlay_images, with_overlays
 
 FEATURE_CACHE_ENTRIES = 8  # feature results (all images of one set) kept per option set
 PICK_RADIUS_PX = 10.0  # a click this close (on screen) to a query point selects it
@@ -206,7 +206,7 @@ class PairController:
             return
         fg = key[1]
         self.ctx.show_status(f"Extracting {options.backbone} features of {len(images)} image(s)…")
-        self.runner.submit("extract", lambda p: extract_features(images, options, fg, p),
+        self.runner.submit("extract", lambda p: with_overlays(extract_features(images, options, fg, p)),
                            on_result=lambda r, sec: self._on_extracted(r, sec, options, fg),
                            on_error=self.extraction_failed,
                            on_cancelled=lambda: self.ctx.show_status("Extraction cancelled"))
@@ -249,7 +249,7 @@ class PairController:
 
     def _on_features(self) -> None:
         f = self.session.features
-        self.view.set_overlays(None if f is None else f.overlays)
+        self.view.set_overlays(None if f is None else overlay_images(f))
         self.view.set_overlay_opacity(self.session.overlay_opacity)
         if f is None:
             self.runner.cancel("match")
@@ -286,7 +286,7 @@ class PairController:
                 self.ctx.show_status(f"Foreground only: PCA on {100 * share:.0f}% of the cells, "
                                         f"foreground = {res.mask_source}.")
 
-        self.runner.submit("pca", lambda _p: pca_result(maps, fg), on_result=done, on_error=self.ctx.report_error)
+        self.runner.submit("pca", lambda _p: with_overlays(pca_result(maps, fg)), on_result=done, on_error=self.ctx.report_error)
 
     # -- points and matching ------------------------------------------------------------------------
     def click_point(self, image: int, x: float, y: float) -> None:
@@ -338,7 +338,6 @@ class PairController:
                 self.ctx.show_status("Sphere maps are not ready yet; the points will be matched when they are.")
                 return
             sphere = tuple(s.sphere_maps)
-        feats = s.features
         key = self.match_key()
         shown = self._match_shown
         if (key == self._match_pending and self.runner.busy("match")) or (

@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from corrviz.core.session import Session
+from corrviz.core.session import COLOR_SLOTS, Session
+
+# Distinct colours for the query points' colour slots (RGB 0-255), cycled.
+POINT_COLORS: tuple[tuple[int, int, int], ...] = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
+assert len(POINT_COLORS) == COLOR_SLOTS
+
+
+def point_rgb(slot: int) -> tuple[int, int, int]:
+    """The colour of a query point's colour slot."""
+    return POINT_COLORS[slot % len(POINT_COLORS)]
+
+
+_OVERLAYS: OrderedDict[int, tuple[Any, list[np.ndarray]]] = OrderedDict()  # id(result) -> (result, overlays)
+_OVERLAYS_LOCK = threading.Lock()
+OVERLAY_ENTRIES = 12
+
+
+def overlay_images(result: Any) -> list[np.ndarray]:
+    """Image-sized RGBA uint8 overlays of a :class:`~corrviz.core.session.FeatureResult`'s joint-PCA cell colours
+    (nearest cell; cells touching the canvas padding transparent). Kept for the last few results, so the
+    extraction worker computes them (:func:`with_overlays`) and the GUI thread only looks them up."""
+    from corrviz.core.pca import upsample_rgba
+
+    key = id(result)
+    with _OVERLAYS_LOCK:
+        hit = _OVERLAYS.get(key)
+        if hit is not None and hit[0] is result:
+            _OVERLAYS.move_to_end(key)
+            return hit[1]
+    images = [upsample_rgba(rgb, fm) for rgb, fm in zip(result.pca_rgb, result.maps, strict=True)]
+    with _OVERLAYS_LOCK:
+        _OVERLAYS[key] = (result, images)
+        while len(_OVERLAYS) > OVERLAY_ENTRIES:
+            _OVERLAYS.popitem(last=False)
+    return images
+
+
+def with_overlays(result: Any) -> Any:
+    """``result``, its overlays computed (call it in the worker that made the result)."""
+    overlay_images(result)
+    return result
 
 
 @dataclass
@@ -47,7 +91,7 @@ class MatchDrawing:
 def match_drawing(session: Session) -> MatchDrawing:
     """Query points, their matches, lines (labelled for the selected point) and heatmaps."""
     sel = session.selected
-    points = [DrawPoint(p.image, p.x, p.y, p.rgb, k == sel) for k, p in enumerate(session.points)]
+    points = [DrawPoint(p.image, p.x, p.y, point_rgb(p.color), k == sel) for k, p in enumerate(session.points)]
     targets: list[DrawPoint] = []
     lines: list[DrawLine] = []
     heatmaps: dict[int, np.ndarray] = {}
@@ -58,7 +102,7 @@ def match_drawing(session: Session) -> MatchDrawing:
                 continue
             p = session.points[m.query]
             chosen = m.query == sel
-            targets.append(DrawPoint(m.target, m.xy[0], m.xy[1], p.rgb, chosen, m.valid))
+            targets.append(DrawPoint(m.target, m.xy[0], m.xy[1], point_rgb(p.color), chosen, m.valid))
             label = ""
             if chosen:
                 label = f"sim {m.score:.2f}"
@@ -66,7 +110,7 @@ def match_drawing(session: Session) -> MatchDrawing:
                     label += f" · conf {m.confidence:.2f}"
                 if not m.valid:
                     label += " (not mutual)"
-            lines.append(DrawLine(p.image, p.x, p.y, m.target, m.xy[0], m.xy[1], p.rgb, label,
+            lines.append(DrawLine(p.image, p.x, p.y, m.target, m.xy[0], m.xy[1], point_rgb(p.color), label,
                                   3.0 if chosen else 1.5))
         if res.heatmap_point == sel:
             heatmaps = res.heatmaps
@@ -90,12 +134,12 @@ def highlight_cells(session: Session) -> tuple[list[tuple[int, int, int]], list[
     cells, colors = [], []
     r, c = maps[p.image].transform.image_to_cell(np.array([p.x, p.y]))
     cells.append((p.image, int(r), int(c)))
-    colors.append(p.rgb)
+    colors.append(point_rgb(p.color))
     if session.matches is not None:
         for m in session.matches.for_query(session.selected):
             r, c = maps[m.target].transform.image_to_cell(np.array(m.xy))
             cells.append((m.target, int(r), int(c)))
-            colors.append(p.rgb)
+            colors.append(point_rgb(p.color))
     return cells, colors
 
 

@@ -24,7 +24,7 @@ from psygnal import Signal
 
 from .errors import InputMismatchError
 from .session_types import (  # re-exported: the session's records are importable from here
-    POINT_COLORS,
+    COLOR_SLOTS,
     EvalRun,
     ExtractionOptions,
     FeatureResult,
@@ -32,7 +32,6 @@ from .session_types import (  # re-exported: the session's records are importabl
     MatchResult,
     PointMatch,
     QueryPoint,
-    point_color,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,9 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
 MIN_IMAGE_SIDE = 16
 MATCH_METHODS = ("nn", "mnn", "soft-argmax", "combined")
 UNDO_DEPTH = 100
-__all__ = ["POINT_COLORS", "EvalRun", "ExtractionOptions", "FeatureResult", "ImageInput", "MatchRequest",
+__all__ = ["COLOR_SLOTS", "EvalRun", "ExtractionOptions", "FeatureResult", "ImageInput", "MatchRequest",
            "MatchResult", "PointMatch", "QueryPoint", "Session", "compute_dense", "compute_grid_dense", "compute_matches",
-           "extract_features", "extract_maps", "load_images", "pca_result", "point_color", "raster_on_image"]
+           "extract_features", "extract_maps", "load_images", "pca_result", "raster_on_image"]
 
 
 class Session:
@@ -146,7 +145,7 @@ class Session:
         w, h = self.images[image].size
         x, y = float(np.clip(x, 0, w - 1e-3)), float(np.clip(y, 0, h - 1e-3))
         used = {p.color for p in self.points}
-        color = next((c for c in range(len(POINT_COLORS)) if c not in used), len(self.points))
+        color = next((c for c in range(COLOR_SLOTS) if c not in used), len(self.points))
         self._remember()
         self.points.append(QueryPoint(image, x, y, color))
         self.selected = len(self.points) - 1
@@ -360,7 +359,7 @@ def extract_maps(images: list[np.ndarray], options: ExtractionOptions,
 
 def extract_features(images: list[ImageInput], options: ExtractionOptions, foreground_only: bool = False,
                      progress: Progress | None = None) -> FeatureResult:
-    """Extract features of every image plus their joint PCA (overlays and 3-D points)."""
+    """Extract features of every image plus their joint PCA (cell colours and 3-D points)."""
     t0 = time.perf_counter()
     maps = extract_maps([im.rgb for im in images], options, progress)
     result = pca_result(maps, foreground_only)
@@ -369,8 +368,8 @@ def extract_features(images: list[ImageInput], options: ExtractionOptions, foreg
 
 
 def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> FeatureResult:
-    """Joint-PCA overlays (image-sized) and 3-D PCA points of feature maps."""
-    from .pca import fit_joint_pca, joint_pca_rgb, upsample_rgba
+    """Joint-PCA colours per cell and 3-D PCA points of feature maps."""
+    from .pca import fit_joint_pca, joint_pca_rgb
 
     source = ""
     if foreground_only and all(fm.mask is None for fm in maps):
@@ -381,7 +380,6 @@ def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> Feature
         source = "the given masks"
     pca = fit_joint_pca(maps, 3, foreground_only)
     rgbs = joint_pca_rgb(maps, foreground_only=foreground_only, pca=pca)
-    overlays = [upsample_rgba(rgb, fm) for rgb, fm in zip(rgbs, maps, strict=True)]  # padding cells clear
     points, cells, colors = [], [], []
     for rgb, fm in zip(rgbs, maps, strict=True):
         keep = fm.foreground() if foreground_only else fm.transform.content_mask()
@@ -390,7 +388,8 @@ def pca_result(maps: list[FeatureMap], foreground_only: bool = False) -> Feature
         points.append(proj.astype(np.float32))
         cells.append(rc)
         colors.append(rgb[keep].astype(np.float32))
-    return FeatureResult(maps, overlays, points, cells, colors, foreground_only=foreground_only,
+    return FeatureResult(maps, [np.asarray(rgb, np.float32) for rgb in rgbs], points, cells, colors,
+                         foreground_only=foreground_only,
                          mask_source=source)
 
 

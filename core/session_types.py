@@ -16,13 +16,9 @@ from .feature_spec import FeatureSpec
 if TYPE_CHECKING:  # pragma: no cover
     from .features import FeatureMap
 
-# Distinct colours for query points (RGB 0-255), cycled.
-POINT_COLORS: tuple[tuple[int, int, int], ...] = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
-    (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128))
-
-
-def point_color(index: int) -> tuple[int, int, int]:
-    return POINT_COLORS[index % len(POINT_COLORS)]
+# Query points carry a colour *slot* (an identity that survives deletions of other points); the app
+# maps slots to colours (corrviz.app.render_state.point_rgb). A new point takes the lowest free slot.
+COLOR_SLOTS = 11
 
 
 @dataclass
@@ -50,10 +46,6 @@ class QueryPoint:
     x: float
     y: float
     color: int = 0
-
-    @property
-    def rgb(self) -> tuple[int, int, int]:
-        return point_color(self.color)
 
 
 @dataclass
@@ -84,10 +76,13 @@ class MatchResult:
 
 @dataclass
 class FeatureResult:
-    """Feature maps of all images with their joint-PCA overlays and 3-D PCA points."""
+    """Feature maps of all images with their joint PCA: colours per cell and 3-D PCA points.
+
+    How the colours are drawn (image-sized RGBA overlays) is the app's business (render_state.overlay_images).
+    """
 
     maps: list[FeatureMap]
-    overlays: list[np.ndarray]  # (H, W, 3) uint8 per image, consistent colours
+    pca_rgb: list[np.ndarray]  # (h, w, 3) float32 in [0, 1] per map: the joint-PCA colour of every cell
     points3d: list[np.ndarray]  # (N_i, 3) PCA coordinates of the (foreground) cells
     cells3d: list[np.ndarray]  # (N_i, 2) the (row, col) of each 3-D point
     colors3d: list[np.ndarray]  # (N_i, 3) float RGB of each 3-D point

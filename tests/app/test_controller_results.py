@@ -118,7 +118,9 @@ def test_foreground_only_needs_a_mask_source(qtbot, make_controller, tmp_path):
     qtbot.waitUntil(lambda: c.session.features is not plain and c.session.features.foreground_only, timeout=30000)
     f = c.session.features
     assert "first PCA component" in f.mask_source and "Foreground only" in c.window.status_label.text()
-    for fm, overlay in zip(f.maps, f.overlays, strict=True):
+    from corrviz.app.render_state import overlay_images
+
+    for fm, overlay in zip(f.maps, overlay_images(f), strict=True):
         assert 0.05 < fm.mask.mean() < 0.95  # a real split of the cells, not all or nothing
         cy, cx = np.argwhere(~fm.mask & fm.transform.content_mask())[0]
         x, y = fm.transform.cell_centers_image()[cy, cx]

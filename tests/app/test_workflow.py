@@ -54,7 +54,7 @@ def test_open_pick_click_match(qtbot, make_controller, tmp_path):
     # A second point gets its own colour; dense mode draws mutual-NN lines.
     click_image(qtbot, c, 0, 250.0, 100.0)
     qtbot.waitUntil(lambda: c.session.matches is not None and len(c.session.matches.matches) == 2, timeout=20000)
-    assert c.session.points[0].rgb != c.session.points[1].rgb
+    assert c.session.points[0].color != c.session.points[1].color
     c.window.options.dense.setChecked(True)
     qtbot.waitUntil(lambda: c.session.dense is not None, timeout=20000)
     assert len(c.session.dense) > 10

@@ -50,7 +50,7 @@ def test_signals_fire_per_field():
     assert seen == ["sigPointsChanged", "sigSelectionChanged"]
     s.add_point(0, 100.0, -3.0)  # clipped into the image
     assert s.points[1].x < 40 and s.points[1].y == 0
-    assert s.points[0].rgb != s.points[1].rgb
+    assert s.points[0].color != s.points[1].color  # distinct colour slots
     seen.clear()
     s.set_method("nn")
     s.set_method("nn")  # unchanged: no second signal
@@ -76,8 +76,9 @@ def test_too_small_image_is_rejected():
 
 def test_extract_and_match_lands_on_known_shift(features):
     images, shift, res = features
-    assert len(res.maps) == 2 and len(res.overlays) == 2
-    assert res.overlays[0].shape == (320, 320, 4) and res.overlays[0].dtype == np.uint8  # RGBA
+    assert len(res.maps) == 2 and len(res.pca_rgb) == 2
+    assert res.pca_rgb[0].shape == (*res.maps[0].grid_shape, 3) and res.pca_rgb[0].dtype == np.float32
+    assert 0.0 <= res.pca_rgb[0].min() and res.pca_rgb[0].max() <= 1.0  # colours per cell; drawing is the app's
     assert res.points3d[0].shape[1] == 3 and len(res.points3d[0]) == len(res.colors3d[0]) == len(res.cells3d[0])
     pts = (QueryPoint(0, 200.0, 150.0, 0), QueryPoint(1, 163.0, 129.0, 1))
     for method in ("nn", "mnn", "soft-argmax"):
