@@ -40,6 +40,29 @@ class _RowSparse:
         return self.rows[lo:hi] - a, self.cols[lo:hi]
 
 
+class _RowCSR:
+    """A (Q, M) bool mask by row: for any list of rows, the (entry, column) pairs of their nonzeros."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        rows, self.cols = mask.nonzero(as_tuple=True)
+        self.count = torch.bincount(rows, minlength=mask.shape[0])
+        self.start = torch.cumsum(self.count, 0) - self.count
+
+    def expand(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For rows ``q`` (E,): ``(e, col)`` of every nonzero of row ``q[e]``, e = 0 .. E-1."""
+        n = self.count[q]
+        e = torch.repeat_interleave(torch.arange(len(q), device=q.device), n)
+        first = torch.cumsum(n, 0) - n
+        offset = torch.arange(len(e), device=q.device) - torch.repeat_interleave(first, n)
+        return e, self.cols[self.start[q][e] + offset]
+
+
+def _general_sigmoids(sim: torch.Tensor, q: torch.Tensor, i: torch.Tensor, tau: float) -> torch.Tensor:
+    """sigmoid((s_qj - s_qi) / tau) for pairs (q, i): a new (E, M) tensor, computed in place of one row copy."""
+    rows = sim[q]
+    return rows.sub_(sim[q, i][:, None]).mul_(1.0 / tau).sigmoid_()
+
+
 def _fast_sigmoids(sim: torch.Tensor, a: int, b: int, tau: float) -> torch.Tensor:
     """sigmoid((s_qj - s_qq) / tau) for rows a..b (a new tensor; sim itself is not modified)."""
     rows = torch.arange(a, b, device=sim.device)
@@ -84,22 +107,29 @@ class _SmoothAP(torch.autograd.Function):
         ap_sum += torch.where(diag, fast_pos / fast_all, sim.new_zeros(()))
         rank_pos = sim.new_empty(len(q_idx))
         rank_all = sim.new_empty(len(q_idx))
-        for start in range(0, len(q_idx), chunk):  # general path
+        pos_csr, ign_csr = _RowCSR(pos), _RowCSR(ignored)
+        for start in range(0, len(q_idx), chunk):  # general path: dense row sums, sparse corrections
             sl = slice(start, start + chunk)
-            sg, others, negm, _ = _pair_sums(sim, pos, neg, q_idx[sl], i_idx[sl], temperature)
-            rank_pos[sl] = 1.0 + (sg * others).sum(1)
-            rank_all[sl] = rank_pos[sl] + (sg * negm).sum(1)
+            q, i = q_idx[sl], i_idx[sl]
+            sg = _general_sigmoids(sim, q, i, temperature)
+            pe, pc = pos_csr.expand(q)
+            ie, ic = ign_csr.expand(q)
+            s_pos = sg.new_zeros(len(q)).index_add(0, pe, sg[pe, pc]) - 0.5  # minus sigma(0) of j == i itself
+            s_ign = sg.new_zeros(len(q)).index_add(0, ie, sg[ie, ic])
+            s_neg = (sg.sum(1) - s_pos - 0.5 - s_ign).clamp(min=0.0)
+            rank_pos[sl] = 1.0 + s_pos
+            rank_all[sl] = rank_pos[sl] + s_neg
         ap_sum = ap_sum.index_add(0, q_idx, rank_pos / rank_all)
         counts = pos.sum(1).clamp(min=1).to(sim.dtype)
         ctx.save_for_backward(sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts)
-        ctx.temperature, ctx.chunk, ctx.sparse = temperature, chunk, (pos_sp, ign_sp)
+        ctx.temperature, ctx.chunk, ctx.sparse = temperature, chunk, (pos_sp, ign_sp, pos_csr, ign_csr)
         return ap_sum / counts
 
     @staticmethod
     def backward(ctx, grad_ap):  # noqa: ANN001, ANN205
         sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts = ctx.saved_tensors
         tau, chunk = ctx.temperature, ctx.chunk
-        pos_sp, ign_sp = ctx.sparse
+        pos_sp, ign_sp, pos_csr, ign_csr = ctx.sparse
         grad = torch.zeros_like(sim)
         k = min(sim.shape)
         wq = torch.where(diag, grad_ap / counts, grad_ap.new_zeros(()))  # d loss / d ratio of pair (q, q)
@@ -124,9 +154,14 @@ class _SmoothAP(torch.autograd.Function):
         for start in range(0, len(q_idx), chunk):
             sl = slice(start, start + chunk)
             q, i = q_idx[sl], i_idx[sl]
-            sg, others, negm, _ = _pair_sums(sim, pos, neg, q, i, tau)
-            coef = torch.where(negm.bool(), coef_neg[sl, None], others * coef_other[sl, None])
-            g = coef.mul_(sg).mul_(1.0 - sg).div_(tau)
+            sg = _general_sigmoids(sim, q, i, tau)
+            pe, pc = pos_csr.expand(q)
+            ie, ic = ign_csr.expand(q)
+            sp = sg[pe, pc]  # the other positives' sigmoids, before sg is overwritten
+            g = sg.mul_(1.0 - sg).mul_(coef_neg[sl, None] / tau)  # every candidate as a negative, in place
+            g[pe, pc] = sp * (1.0 - sp) * (coef_other[sl][pe] / tau)  # positives: their own coefficient
+            g[ie, ic] = 0.0  # ignored candidates
+            g[torch.arange(len(q), device=sim.device), i] = 0.0  # j == i is not in the sums
             grad.index_add_(0, q, g)
             grad.index_put_((q, i), -g.sum(1), accumulate=True)
         return grad, None, None, None, None
