@@ -139,7 +139,7 @@ class _SmoothAP(torch.autograd.Function):
             b = min(k, a + chunk)
             rows = torch.arange(a, b, device=sim.device)
             sg = _fast_sigmoids(sim, a, b, tau)
-            g = sg.mul_(1.0 - sg).mul_(f_neg[a:b, None] / tau)  # f_neg * sigma' / tau, in place
+            g = sg.addcmul_(sg, sg, value=-1.0).mul_(f_neg[a:b, None] / tau)  # f_neg * sigma(1 - sigma) / tau, in place
             pr, pc = pos_sp.range(a, b)
             if len(pr):
                 g[pr, pc] *= (f_other[a:b] / f_neg[a:b].where(f_neg[a:b] != 0, f_neg.new_ones(())))[pr]
@@ -158,7 +158,7 @@ class _SmoothAP(torch.autograd.Function):
             pe, pc = pos_csr.expand(q)
             ie, ic = ign_csr.expand(q)
             sp = sg[pe, pc]  # the other positives' sigmoids, before sg is overwritten
-            g = sg.mul_(1.0 - sg).mul_(coef_neg[sl, None] / tau)  # every candidate as a negative, in place
+            g = sg.addcmul_(sg, sg, value=-1.0).mul_(coef_neg[sl, None] / tau)  # every candidate as a negative, in place
             g[pe, pc] = sp * (1.0 - sp) * (coef_other[sl][pe] / tau)  # positives: their own coefficient
             g[ie, ic] = 0.0  # ignored candidates
             g[torch.arange(len(q), device=sim.device), i] = 0.0  # j == i is not in the sums
