@@ -131,8 +131,10 @@ def run_pairs(records: list[PairRecord], store: FeatureStore, matcher: Any, *, w
     if with_kap:
         run.kap = {a: KapAccumulator(a, "pair") for a in kap_alphas}
     images = sorted({str(p) for r in records for p in (r.src_image, r.trg_image)})
-    bad = store.prefetch([Path(p) for p in images], progress)
-    bad_images = {images[i]: reason for i, reason in bad.items()}
+    bad_images: dict[str, str] = {}
+    if getattr(matcher, "needs_features", True):  # a grid matcher reads its own flow: no feature pass at all
+        bad = store.prefetch([Path(p) for p in images], progress)
+        bad_images = {images[i]: reason for i, reason in bad.items()}
     if sphere_store is not None:
         sphere_store.prefetch([Path(p) for p in images], progress)
     if progress is not None:
@@ -161,6 +163,8 @@ def _one_pair(rec: PairRecord, store: FeatureStore, matcher: Any, run: KeypointR
               sphere_store: FeatureStore | None) -> PairOutcome:
     if rec.n_keypoints == 0:
         raise CorrvizError("no keypoint visible in both images")
+    if not getattr(matcher, "needs_features", True):
+        return _flow_pair(rec, matcher)
     src, trg = store.get(rec.src_image), store.get(rec.trg_image)
     sphere = None
     if sphere_store is not None:
@@ -176,3 +180,13 @@ def _one_pair(rec: PairRecord, store: FeatureStore, matcher: Any, run: KeypointR
                        trg_bbox=rec.trg_bbox, trg_image_size=trg_size,
                        viewpoint_variation=rec.viewpoint_variation, meta=dict(rec.meta))
     return PairOutcome(errs, pred, rejected, rec)
+
+
+def _flow_pair(rec: PairRecord, matcher: Any) -> PairOutcome:
+    """A pair scored by a matcher that predicts from the images themselves (no feature maps, no KAP)."""
+    pred, _ = predict(matcher, None, None, rec, None)
+    trg_size = rec.trg_size if rec.trg_size is not None else matcher.image_size(rec.trg_image)
+    errs = pair_errors(np.where(np.isfinite(pred), pred, np.inf), rec.trg_kps, pair_id=rec.pair_id,
+                       category=rec.category, trg_bbox=rec.trg_bbox, trg_image_size=trg_size,
+                       viewpoint_variation=rec.viewpoint_variation, meta=dict(rec.meta))
+    return PairOutcome(errs, pred, 0, rec)

@@ -166,22 +166,30 @@ class GridFlowMatcher:
     """Keypoint transfer by a grid-matcher (VGGT-SC) checkpoint: each pair's dense flow, read at the points.
 
     The flow is predicted from the pair's images (``record.src_image`` / ``record.trg_image``) at the
-    checkpoint's resolution; the feature maps the pipeline hands in are not used.
+    checkpoint's resolution; ``needs_features = False`` tells the keypoint pipeline to extract no feature maps.
     """
 
     name = "grid"
+    needs_features = False  # the keypoint pipeline extracts no feature maps for it
 
     def __init__(self, model: Any, checkpoint: str, resolution: int | None = None) -> None:
         self.model = model
         self.checkpoint = str(checkpoint)
         self.resolution = resolution
+        self._sizes: dict[str, tuple[int, int]] = {}
 
     def __call__(self, src: FeatureMap, trg: FeatureMap, src_xy: np.ndarray, record: PairRecord) -> np.ndarray:
         from ..grid_matcher import predict_flow
         from ..io import load_image
 
-        flow = predict_flow(self.model, load_image(record.src_image), load_image(record.trg_image), self.resolution)
+        trg = load_image(record.trg_image)
+        self._sizes[str(record.trg_image)] = (trg.shape[1], trg.shape[0])
+        flow = predict_flow(self.model, load_image(record.src_image), trg, self.resolution)
         return flow.match(np.asarray(src_xy, dtype=np.float64))[0]
+
+    def image_size(self, path: Any) -> tuple[int, int]:
+        """(W, H) of an image this matcher has read."""
+        return self._sizes[str(path)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": "grid", "note": "points read from the dense flow of a grid-matcher checkpoint (bilinear)",

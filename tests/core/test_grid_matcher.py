@@ -279,7 +279,7 @@ def test_session_matches_and_confidence_overlay_from_a_grid_matcher(tiny, tmp_pa
     assert heat.shape == (56, 56) and np.allclose(heat, conf, atol=1e-5)  # the confidence overlay on the target
 
 
-def test_grid_matcher_on_a_keypoint_benchmark_scores_its_own_predictions(tiny, tmp_path, capsys):
+def test_grid_matcher_on_a_keypoint_benchmark_scores_its_own_predictions(tiny, tmp_path, capsys, monkeypatch):
     """corrviz-eval synthetic-spair --checkpoint GRID: an identity matcher predicts "the point stays put", so
     PCK equals the share of keypoints whose source position is already within alpha * bbox of the target's."""
     pytest.importorskip("open3d")
@@ -298,6 +298,13 @@ def test_grid_matcher_on_a_keypoint_benchmark_scores_its_own_predictions(tiny, t
         model.heads[0].head.head[-1].weight.zero_()
         model.heads[0].head.head[-1].bias.zero_()
     path = save_checkpoint(tmp_path / "gm.safetensors", model, "vggt_sc", git_commit="x", git_dirty=False)
+    from corrviz.core.evaluate.cache import FeatureStore
+
+    def no_features(*_a, **_k):  # noqa: ANN002, ANN003
+        raise AssertionError("the keypoint pipeline extracted feature maps for a grid matcher (it reads its flow)")
+
+    monkeypatch.setattr(FeatureStore, "prefetch", no_features)
+    monkeypatch.setattr(FeatureStore, "get", no_features)
     rc = main(["synthetic-spair", "--data", str(root), "--split", "test", "--backbone", "test_dinov2_tiny",
                "--resolution", "56", "--checkpoint", str(path), "--out", str(tmp_path / "ev"), "--tag", "g",
                "--no-plots", "--quiet", "--no-cache"])
