@@ -127,6 +127,7 @@ class EvalController:
         self.settings.update(eval_benchmark=v.benchmark, eval_data=v.data_root)
         s.start_evaluation(EvalRun(v.benchmark, v.data_root, v.method, v.limit))
         panel.set_result("", [], [])
+        self._set_items([])  # no pair of an earlier run is listed while this one runs
         panel.set_progress(0, 0, "opening the dataset")
         panel.set_running(True)
         bench = v.benchmark
@@ -220,7 +221,7 @@ class EvalController:
 
     def open_item(self, k: int) -> bool:
         """Open the ``k``-th evaluated pair of the list (worst first) in the 2-D view with its ground-truth
-        keypoints and the predictions drawn; False (and a message) when there is none."""
+        keypoints and the predictions drawn; False when the list has no such pair."""
         run = self.session.evaluation
         if run is None or not 0 <= k < len(self.items) or self.annotations is None:
             return False
