@@ -405,7 +405,13 @@ class PairView(pg.GraphicsLayoutWidget):
     # -- figure export ------------------------------------------------------------------------------
     def figure_regions(self) -> tuple[QRectF, QRectF | None]:
         """Scene rectangles of a tight figure: the images with everything drawn on or between them,
-        and the colour bar (None when no heatmap is shown)."""
+        and the colour bar (None when no heatmap is shown). Pending layout changes (e.g. the colour bar that
+        the last match has just shown, which narrows the image area) are applied first, so the rectangles
+        are those of what is about to be drawn."""
+        if not self._slots:
+            return QRectF(), None  # nothing to draw
+        self.ci.layout.activate()
+        self._layout()
         rect = QRectF()
         for k, slot in enumerate(self._slots):
             rect = rect.united(self.vb.mapViewToScene(QPolygonF(self.image_rect(k))).boundingRect())

@@ -219,3 +219,24 @@ def test_layer_styles_and_heatmap_scale_come_back_next_start(qtbot, make_control
     assert view.layers["heatmap"].opacity == pytest.approx(0.35) and layers.layer("heatmap")[1] == pytest.approx(0.35)
     assert view.heatmap_scale == "normalised" and layers.heatmap_scale() == "normalised"
     assert view.layers["points"].visible and view.layers["points"].opacity == 1.0
+
+
+@pytest.mark.gui
+def test_figure_right_after_the_colour_bar_appears_fits_the_view(qtbot):
+    """Exporting at once after the first heatmap (no event processed since the colour bar appeared) must use
+    the layout that makes room for the bar, not the one before: the figure is never wider than the view."""
+    from corrviz.app.export import BAR_GAP_PX
+    from corrviz.app.widgets.pair_view import PairView
+
+    view = PairView()
+    qtbot.addWidget(view)
+    view.resize(780, 690)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(2)
+    view.set_images([rng.integers(0, 255, (320, 320, 3), dtype=np.uint8) for _ in range(2)], ["a", "b"])
+    qtbot.wait(50)
+    view.set_heatmaps({1: rng.random((320, 320)).astype(np.float32)})  # the colour bar shows: layout pending
+    images, bar = view.figure_regions()
+    assert bar is not None
+    assert images.width() + BAR_GAP_PX + bar.width() <= view.width() + 1, (images.width(), bar.width(), view.width())
