@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,29 +22,32 @@ def point_rgb(slot: int) -> tuple[int, int, int]:
     return POINT_COLORS[slot % len(POINT_COLORS)]
 
 
-_OVERLAYS: OrderedDict[int, tuple[Any, list[np.ndarray]]] = OrderedDict()  # id(result) -> (result, overlays)
+_OVERLAYS: dict[int, tuple[Any, list[np.ndarray]]] = {}  # id(result) -> (weak ref to the result, overlays)
 _OVERLAYS_LOCK = threading.Lock()
-OVERLAY_ENTRIES = 12
 
 
 def overlay_images(result: Any) -> list[np.ndarray]:
     """Image-sized RGBA uint8 overlays of a :class:`~corrviz.core.session.FeatureResult`'s joint-PCA cell colours
-    (nearest cell; cells touching the canvas padding transparent). Kept for the last few results, so the
-    extraction worker computes them (:func:`with_overlays`) and the GUI thread only looks them up."""
+    (nearest cell; cells touching the canvas padding transparent). Kept as long as the result lives (a weak
+    reference: the feature cache and the session decide how long), so the extraction worker computes them
+    (:func:`with_overlays`) and the GUI thread only looks them up."""
     from corrviz.core.pca import upsample_rgba
 
     key = id(result)
     with _OVERLAYS_LOCK:
         hit = _OVERLAYS.get(key)
-        if hit is not None and hit[0] is result:
-            _OVERLAYS.move_to_end(key)
+        if hit is not None and hit[0]() is result:
             return hit[1]
     images = [upsample_rgba(rgb, fm) for rgb, fm in zip(result.pca_rgb, result.maps, strict=True)]
     with _OVERLAYS_LOCK:
-        _OVERLAYS[key] = (result, images)
-        while len(_OVERLAYS) > OVERLAY_ENTRIES:
-            _OVERLAYS.popitem(last=False)
+        _OVERLAYS[key] = (weakref.ref(result), images)
+    weakref.finalize(result, _forget_overlays, key)
     return images
+
+
+def _forget_overlays(key: int) -> None:
+    with _OVERLAYS_LOCK:
+        _OVERLAYS.pop(key, None)
 
 
 def with_overlays(result: Any) -> Any:
