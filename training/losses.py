@@ -29,24 +29,19 @@ def _pair_sums(sim: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, q: torch
     return sg, others.to(sg.dtype), neg[q].to(sg.dtype), rows
 
 
-class _RowSparse:
-    """Nonzeros of a (Q, M) bool mask, found once and sliced by row range (rows come out sorted)."""
+class _RowCSR:
+    """Nonzeros of a (Q, M) bool mask, found once, by row: sliced by a row range, or gathered for any rows."""
 
     def __init__(self, mask: torch.Tensor) -> None:
-        self.rows, self.cols = mask.nonzero(as_tuple=True)
+        self.rows, self.cols = mask.nonzero(as_tuple=True)  # rows come out sorted
+        self.count = torch.bincount(self.rows, minlength=mask.shape[0])
+        self.start = torch.cumsum(self.count, 0) - self.count
 
     def range(self, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-        lo, hi = torch.searchsorted(self.rows, torch.tensor([a, b], device=self.rows.device)).tolist()
+        """(row - a, column) of the nonzeros of rows a .. b-1."""
+        lo = int(self.start[a]) if a < len(self.start) else len(self.rows)
+        hi = int(self.start[b]) if b < len(self.start) else len(self.rows)
         return self.rows[lo:hi] - a, self.cols[lo:hi]
-
-
-class _RowCSR:
-    """A (Q, M) bool mask by row: for any list of rows, the (entry, column) pairs of their nonzeros."""
-
-    def __init__(self, mask: torch.Tensor) -> None:
-        rows, self.cols = mask.nonzero(as_tuple=True)
-        self.count = torch.bincount(rows, minlength=mask.shape[0])
-        self.start = torch.cumsum(self.count, 0) - self.count
 
     def expand(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For rows ``q`` (E,): ``(e, col)`` of every nonzero of row ``q[e]``, e = 0 .. E-1."""
@@ -93,13 +88,13 @@ class _SmoothAP(torch.autograd.Function):
         ap_sum = sim.new_zeros(n_q)
         fast_pos = sim.new_zeros(n_q)
         fast_all = sim.new_ones(n_q)
-        pos_sp, ign_sp = _RowSparse(pos_off[:k]), _RowSparse(ignored[:k])
-        for a in range(0, k, chunk):  # fast path: pair (q, q)
+        pos_csr, ign_csr = _RowCSR(pos), _RowCSR(ignored)
+        for a in range(0, k, chunk):  # fast path: pair (q, q) (its values are used where pos[q, q] only)
             b = min(k, a + chunk)
             sg = _fast_sigmoids(sim, a, b, temperature)
-            pr, pc = pos_sp.range(a, b)
-            ir, ic = ign_sp.range(a, b)
-            s_pos = sg.new_zeros(b - a).index_add(0, pr, sg[pr, pc])
+            pr, pc = pos_csr.range(a, b)
+            ir, ic = ign_csr.range(a, b)
+            s_pos = sg.new_zeros(b - a).index_add(0, pr, sg[pr, pc]) - 0.5  # the other positives: minus j == q
             s_ign = sg.new_zeros(b - a).index_add(0, ir, sg[ir, ic])
             s_neg = sg.sum(1) - s_pos - s_ign - 0.5  # 0.5 = sigma(0) of j == q itself
             fast_pos[a:b] = 1.0 + s_pos
@@ -107,7 +102,6 @@ class _SmoothAP(torch.autograd.Function):
         ap_sum += torch.where(diag, fast_pos / fast_all, sim.new_zeros(()))
         rank_pos = sim.new_empty(len(q_idx))
         rank_all = sim.new_empty(len(q_idx))
-        pos_csr, ign_csr = _RowCSR(pos), _RowCSR(ignored)
         for start in range(0, len(q_idx), chunk):  # general path: dense row sums, sparse corrections
             sl = slice(start, start + chunk)
             q, i = q_idx[sl], i_idx[sl]
@@ -122,14 +116,14 @@ class _SmoothAP(torch.autograd.Function):
         ap_sum = ap_sum.index_add(0, q_idx, rank_pos / rank_all)
         counts = pos.sum(1).clamp(min=1).to(sim.dtype)
         ctx.save_for_backward(sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts)
-        ctx.temperature, ctx.chunk, ctx.sparse = temperature, chunk, (pos_sp, ign_sp, pos_csr, ign_csr)
+        ctx.temperature, ctx.chunk, ctx.sparse = temperature, chunk, (pos_csr, ign_csr)
         return ap_sum / counts
 
     @staticmethod
     def backward(ctx, grad_ap):  # noqa: ANN001, ANN205
         sim, pos, neg, diag, q_idx, i_idx, rank_pos, rank_all, fast_pos, fast_all, counts = ctx.saved_tensors
         tau, chunk = ctx.temperature, ctx.chunk
-        pos_sp, ign_sp, pos_csr, ign_csr = ctx.sparse
+        pos_csr, ign_csr = ctx.sparse
         grad = torch.zeros_like(sim)
         k = min(sim.shape)
         wq = torch.where(diag, grad_ap / counts, grad_ap.new_zeros(()))  # d loss / d ratio of pair (q, q)
@@ -140,10 +134,10 @@ class _SmoothAP(torch.autograd.Function):
             rows = torch.arange(a, b, device=sim.device)
             sg = _fast_sigmoids(sim, a, b, tau)
             g = sg.addcmul_(sg, sg, value=-1.0).mul_(f_neg[a:b, None] / tau)  # f_neg * sigma(1 - sigma) / tau, in place
-            pr, pc = pos_sp.range(a, b)
+            pr, pc = pos_csr.range(a, b)  # also (q, q): set to 0 below
             if len(pr):
                 g[pr, pc] *= (f_other[a:b] / f_neg[a:b].where(f_neg[a:b] != 0, f_neg.new_ones(())))[pr]
-            ir, ic = ign_sp.range(a, b)
+            ir, ic = ign_csr.range(a, b)
             g[ir, ic] = 0.0
             g[rows - a, rows] = 0.0
             grad[a:b] = g
