@@ -15,8 +15,8 @@ class PairAnnotations:
     """``show(images, lines, marks, owner)`` opens the images in the session and draws the annotations;
     any later change of images clears them and calls the owner's ``on_cleared`` callback."""
 
-    def __init__(self, session: Any, view: Any) -> None:
-        self.session, self.view = session, view
+    def __init__(self, session: Any, view: Any, ctx: Any = None) -> None:
+        self.session, self.view, self.ctx = session, view, ctx
         self.owner: Any = None
         self._on_cleared: Callable[[], None] | None = None
         self._opening = False
@@ -34,6 +34,24 @@ class PairAnnotations:
             previous()  # the other owner's pair is gone
         self.owner, self._on_cleared = owner, on_cleared
         self.view.set_annotations(lines, marks)
+
+    def open(self, paths: list[str], names: list[str], lines: list, marks: list, owner: Any,
+             done: Callable[[], None] | None = None, on_cleared: Callable[[], None] | None = None) -> None:
+        """Load the pair's images in a worker (channel ``load``), name them, then :meth:`show` them with the
+        drawings and call ``done()``. Needs the app context (``ctx``)."""
+        import dataclasses
+
+        from corrviz.core.session import load_images
+
+        def loaded(images: list, _s: float) -> None:
+            self.ctx.affine = None
+            self.show([dataclasses.replace(im, name=n) for im, n in zip(images, names, strict=True)],
+                      lines, marks, owner, on_cleared)
+            if done is not None:
+                done()
+
+        self.ctx.runner.submit("load", lambda _p: load_images(paths), on_result=loaded,
+                               on_error=lambda e: self.ctx.report_error(e, "Cannot open the pair's images"))
 
     def clear(self) -> None:
         callback, self.owner, self._on_cleared = self._on_cleared, None, None

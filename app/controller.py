@@ -95,7 +95,7 @@ class Controller(QObject):
         w.sigHoverToggled.connect(self.pair.set_hover)
         self.video = VideoController(ctx, w.video_view)
         self.scene = SceneController(ctx, self._make_view3d, click_point=self.pair.click_point)
-        self.annotations = PairAnnotations(s, w.pair_view)
+        self.annotations = PairAnnotations(s, w.pair_view, ctx)
         self.eval = EvalController(ctx, w.eval_panel, self.annotations)
         self.figure = FigureController(ctx, w)
         self.pose = PoseController(PoseContext(s, self.runner, self.report_error, w.show_status), w.pose_view)

@@ -233,18 +233,11 @@ class EvalController:
         except CorrvizError as exc:
             self.ctx.report_error(exc, "Cannot show the pair")
             return False
-        from corrviz.core.session import load_images
 
-        def done(images: list, _s: float) -> None:
-            import dataclasses
-
-            images = [dataclasses.replace(images[0], name=drawing.source_title),
-                      dataclasses.replace(images[1], name=drawing.title)]
-            self.ctx.affine = None
-            self.annotations.show(images, drawing.lines, drawing.marks, self)
+        def done() -> None:
             self.ctx.show_tab("2d")
             self.ctx.show_status(drawing.text)
 
-        self.runner.submit("load", lambda _p: load_images([str(rec.src_image), str(rec.trg_image)]),
-                           on_result=done, on_error=lambda e: self.ctx.report_error(e, "Cannot open the pair's images"))
+        self.annotations.open([str(rec.src_image), str(rec.trg_image)], [drawing.source_title, drawing.title],
+                              drawing.lines, drawing.marks, self, done)
         return True

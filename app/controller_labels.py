@@ -68,27 +68,19 @@ class LabelBrowser:
             self.show((self.index + delta) % len(self.store.pairs))
 
     def show(self, k: int) -> None:
-        from corrviz.core.session import load_images
-
         store, pair = self.store, self.store.pairs[k]
-        paths = [str(store.images[pair.src].image), str(store.images[pair.trg].image)]
+        a, b = store.images[pair.src], store.images[pair.trg]
+        n = len(store.pairs)
+        names = [f"label pair {k + 1}/{n}: {a.instance} bin {a.azimuth}",
+                 f"{b.instance} bin {b.azimuth} ({len(pair.src_xy)} labels)"]
 
-        def done(images: list, _s: float) -> None:
-            import dataclasses
-
-            a, b = store.images[pair.src], store.images[pair.trg]
-            n = len(store.pairs)
-            images = [dataclasses.replace(images[0], name=f"label pair {k + 1}/{n}: {a.instance} bin {a.azimuth}"),
-                      dataclasses.replace(images[1], name=f"{b.instance} bin {b.azimuth} ({len(pair.src_xy)} labels)")]
-            self.ctx.affine = None
-            self.annotations.show(images, label_lines(pair), [], self, self._cleared)
+        def done() -> None:
             self.store, self.index = store, k
             self.info = (f"pseudo-label pair {k + 1}/{n}: {a.instance} bin {a.azimuth} -> {b.instance} bin "
                          f"{b.azimuth}, {len(pair.src_xy)} labels · {store_summary(store)}")
             self.ctx.show_status(self.info)
 
-        self.ctx.runner.submit("load", lambda _p: load_images(paths), on_result=done,
-                               on_error=lambda e: self.ctx.report_error(e, "Cannot open the pair's images"))
+        self.annotations.open([str(a.image), str(b.image)], names, label_lines(pair), [], self, done, self._cleared)
 
     def _cleared(self) -> None:
         self.store, self.index = None, -1  # other images were opened: the labels no longer apply

@@ -239,7 +239,7 @@ def test_evaluated_pairs_are_listed_worst_first_and_open_with_truth_and_predicti
     session = Session()
     ctx = make_ctx(session)
     panel, pair_view = MagicMock(), MagicMock()
-    annotations = PairAnnotations(session, pair_view)
+    annotations = PairAnnotations(session, pair_view, ctx)
     ev = EvalController(ctx, panel, annotations)
     run = EvalRun("spair", str(tmp_path), "nn")
     # bbox 100 x 80 -> PCK@0.1 radius 10 px: errors 0 / 50 px are right / wrong
