@@ -118,8 +118,10 @@ def test_ddp_two_processes_match_one_process(tiny_config):
     assert len(set(a)) == 5
     wa, wb = module_tensors(single.run_dir), module_tensors(run)
     assert sorted(wa) == sorted(wb)
-    # Adam divides by sqrt(v): float-level gradient differences show up ~1e-5 in weights after 5 steps at lr 1e-2
-    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 5e-5
+    # Adam divides by sqrt(v): float-level gradient differences grow to ~1e-5 of each tensor after 5 steps at lr
+    # 1e-2, and to ~1e-4 absolute in single elements whose gradient is near 0 (there sign noise drives the step),
+    # so the bound is on each tensor's relative difference (measured <= 3.1e-5 with torch 2.14.1)
+    assert max(float((wa[k] - wb[k]).norm() / wa[k].norm()) for k in wa) < 1e-4
     assert json.loads((run / "run.json").read_text())["environment"]["world_size"] == 2
     assert torch.cat([v.flatten() for k, v in wb.items() if "lora_b" in k]).abs().max() > 0
 
