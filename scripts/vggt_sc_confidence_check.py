@@ -1,8 +1,9 @@
 """How well could a confidence trained on the round-trip error rank correct matches? (VGGT-SC diagnostic)
 
 On the same held-out pairs and points as the method's evaluation, compares the confidence AUC of the
-checkpoint's predicted confidence with that of the round-trip error itself (p -> grid s->t -> grid t->s ->
-p'; confidence = -||p' - p||), the quantity the uncertainty loss teaches the confidence to follow.
+checkpoint's predicted confidence with that of the errors the uncertainty loss can teach it to follow
+(``loss.uncert_target``): the colour round-trip error |I_s(p) - I_s(p')| (the spec's ``recon``) and the
+geometric one ||p' - p|| (``cycle``), where p -> grid s->t -> grid t->s -> p'.
 
     CORRVIZ_WEIGHTS=../shared/weights python scripts/vggt_sc_confidence_check.py --checkpoint RUN
 """
@@ -12,6 +13,20 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+
+
+def _bilinear(rgb: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 image at pixel points (N, 2) (x, y; centres at +0.5), bilinear, edge-clamped -> (N, 3)."""
+    h, w = rgb.shape[:2]
+    x = np.clip(xy[:, 0] - 0.5, 0, w - 1)
+    y = np.clip(xy[:, 1] - 0.5, 0, h - 1)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    im = rgb.astype(np.float64) / 255.0
+    top = im[y0, x0] * (1 - fx) + im[y0, x1] * fx
+    bottom = im[y1, x0] * (1 - fx) + im[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def main() -> None:
@@ -32,7 +47,7 @@ def main() -> None:
     a = p.parse_args()
     model = apply_checkpoint(create_backbone(a.backbone), init_checkpoint_file(a.checkpoint), kind="grid_matcher")
     s = DenseGridSettings(n_pairs=3, n_points=500, max_rotation_deg=45.0)
-    errs, conf, cyc = [], [], []
+    errs, conf, cyc, col = [], [], [], []
     for obj in a.objects.split(","):
         vs = cached_view_set(obj, VAL_SEED, 42, a.resolution)
         rng = np.random.default_rng(s.seed)
@@ -45,11 +60,13 @@ def main() -> None:
             errs.append(normalised_errors(pred, gt, (vb.width, vb.height)))
             conf.append(c)
             cyc.append(np.linalg.norm(back - px, axis=1) / min(va.width, va.height))
-    e, c, r = np.concatenate(errs), np.concatenate(conf), np.concatenate(cyc)
+            col.append(np.linalg.norm(_bilinear(va.rgb, px) - _bilinear(va.rgb, back), axis=1))
+    e, c, r, k = (np.concatenate(v) for v in (errs, conf, cyc, col))
     ok = e < s.auc_delta
     print(f"{len(e)} points, {ok.mean() * 100:.1f} % correct (< {s.auc_delta} of the side)")
     print(f"AUC predicted confidence: {confidence_auc(c, ok):.3f}")
-    print(f"AUC -round-trip error:    {confidence_auc(-r, ok):.3f}")
+    print(f"AUC -colour round trip (recon): {confidence_auc(-k, ok):.3f}")
+    print(f"AUC -geometric round trip (cycle): {confidence_auc(-r, ok):.3f}")
     print(f"confidence spread: min {c.min():.3f} median {np.median(c):.3f} max {c.max():.3f}")
 
 

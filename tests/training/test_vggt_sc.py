@@ -102,6 +102,40 @@ def test_uncertainty_loss_hand_case():
     assert torch.autograd.gradcheck(lambda x: L.uncertainty_loss(x, error, mask), (conf.clone().requires_grad_(True),))
 
 
+def test_cycle_error_hand_case():
+    """3 x 3 image; G_st moves every pixel one column right (2/3 in grid units)."""
+    ident = identity_grid(3, 3, dtype=D)[None]
+    shift = torch.tensor([2.0 / 3.0, 0.0], dtype=D)
+    st = ident + shift
+    # G_ts = identity: the round trip of columns 0, 1 ends one column off (2/3); column 2 lands outside t
+    want = torch.tensor([2.0 / 3.0, 2.0 / 3.0, 8.0 ** 0.5], dtype=D).expand(1, 3, 3)
+    assert torch.allclose(L.cycle_error(st, ident), want, atol=1e-9)
+    # G_ts moves back one column: columns 0 and 1 come home exactly
+    assert torch.allclose(L.cycle_error(st, ident - shift)[..., :2], torch.zeros(1, 3, 2, dtype=D), atol=1e-9)
+    assert torch.allclose(L.cycle_error(ident, ident), torch.zeros(1, 3, 3, dtype=D), atol=1e-9)
+
+
+@pytest.mark.parametrize("target", ["cycle", "dense"])
+def test_uncertainty_target_variants_use_their_error(tmp_path, target):
+    path = _config(tmp_path, f"u_{target}", all_terms=True)
+    cfg = prepare("vggt_sc", path, [f"loss.uncert_target={target}"])[1]
+    torch.manual_seed(0)
+    model = VGGTSC().build_model(cfg, torch.device("cpu"))
+    data = VGGTSC().build_data(cfg)
+    batch = data.collate([data.sample(i, np.random.default_rng(i)) for i in range(2)])
+    with torch.no_grad():
+        model.head.head.head[-1].weight.normal_(std=0.05)  # a non-identity grid and a varying confidence
+        grid, conf = model.predict(batch["images"])
+    other = torch.cat([grid[2:], grid[:2]])
+    if target == "cycle":
+        want = L.uncertainty_loss(conf, L.cycle_error(grid, other), batch["masks"])
+    else:
+        want = L.uncertainty_loss(conf, (grid - batch["gt"]).norm(dim=-1), batch["valid"])
+    assert model(batch).logs["uncert"] == pytest.approx(float(want), rel=1e-5)
+    with pytest.raises(CorrvizError, match="loss.uncert_target"):
+        VGGTSC().validate(prepare("vggt_sc", path, ["loss.uncert_target=epe"])[1])
+
+
 TINY = """
 method: vggt_sc
 run: {{out_dir: {out}, seed: 0, name: {name}}}

@@ -15,7 +15,11 @@ checkpoint through the trainer's ``init.checkpoint``):
    reconstruction; both weighted by confidence x mask, the confidence DETACHED there (otherwise
    the cheapest way to lower them is confidence 0; the uncertainty term is what trains it);
 4. + ``w_uncert`` uncertainty loss (L1 to 1 - min-max-normalised reconstruction error, minus
-   ``lambda_conf`` [0.1] x mean confidence).
+   ``lambda_conf`` [0.1] x mean confidence). ``loss.uncert_target`` picks the error the confidence
+   follows: ``recon`` (the spec: the colour round-trip error, over the object mask), ``cycle`` (the
+   geometric round trip ||G_ts(G_st(p)) - p||, over the mask) or ``dense`` (the end-point error
+   against the renders' exact dense correspondence, over its valid pixels; a corrviz variant for
+   synthetic data, where that ground truth exists -- not the paper's self-supervised loss).
 
 Both directions (s->t and t->s) are supervised in every term. Evaluation
 (:mod:`corrviz.core.evaluate.dense_grid`) on held-out objects: EPE (fraction of the side),
@@ -41,6 +45,7 @@ from .mef_data import TRAIN_SEED_MIN, VAL_SEED, cached_view_set, object_list
 from .vggt_sc_data import VGGTSCData
 
 LOSS_TERMS = ("dense", "sparse", "smooth", "match", "recon", "uncert")
+UNCERT_TARGETS = ("recon", "cycle", "dense")
 
 
 class VGGTSCModel(TrainModel):
@@ -53,6 +58,7 @@ class VGGTSCModel(TrainModel):
         lo = cfg.loss
         self.weights = {t: float(lo[f"w_{t}"]) for t in LOSS_TERMS}
         self.lambda_conf = float(lo.lambda_conf)
+        self.uncert_target = str(lo.uncert_target)
         self.match_tap = (int(lo.match_layer), str(lo.match_facet) or None)
 
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,11 +95,15 @@ class VGGTSCModel(TrainModel):
             weight = L.cell_weights(other_conf.detach() * other_mask, stride)
             terms["match"] = L.matching_loss(target, self.frozen_features(warped), weight)
         error = None
-        if w["recon"] or w["uncert"]:
+        if w["recon"] or (w["uncert"] and self.uncert_target == "recon"):
             error = L.reconstruction_error(images, grid, other_grid)
         if w["recon"]:
             terms["recon"] = L.reconstruction_loss(error, conf.detach() * masks)
         if w["uncert"]:
+            if self.uncert_target == "cycle":
+                error = L.cycle_error(grid, other_grid)
+            elif self.uncert_target == "dense":
+                error, masks = (grid - b["gt"]).norm(dim=-1), b["valid"]
             terms["uncert"] = L.uncertainty_loss(conf, error, masks, self.lambda_conf)
         loss = sum(w[k] * v for k, v in terms.items())
         logs = {k: float(v.detach()) for k, v in terms.items()}
@@ -118,7 +128,8 @@ class VGGTSC(Method):
             "model": {"backbone": "dinov2_vits14", "weights": "", "pretrained": True, "resolution": 224,
                       "frozen": -1, "taps": [], "features": 256},
             "loss": {"w_dense": 1.0e4, "w_sparse": 0.0, "w_smooth": 0.0, "w_match": 0.0, "w_recon": 0.0,
-                     "w_uncert": 0.0, "lambda_conf": 0.1, "match_layer": -1, "match_facet": ""},
+                     "w_uncert": 0.0, "lambda_conf": 0.1, "uncert_target": "recon", "match_layer": -1,
+                     "match_facet": ""},
             "data": {"root": "", "objects": ["box", "cylinder", "cone", "capsule", "sphere", "wedge", "chair", "car"],
                      "seed_start": 1000, "seeds": 3, "n_views": 42, "render_resolution": 224,
                      "max_rotation_deg": 45.0, "keypoints": 32,
@@ -148,6 +159,9 @@ class VGGTSC(Method):
         bad = [t for t in LOSS_TERMS if float(cfg.loss[f"w_{t}"]) < 0]
         if bad or not any(float(cfg.loss[f"w_{t}"]) for t in LOSS_TERMS):
             raise CorrvizError("config keys 'loss.w_*': weights must be >= 0 and at least one positive")
+        if str(cfg.loss.uncert_target) not in UNCERT_TARGETS:
+            raise CorrvizError(f"config key 'loss.uncert_target': {cfg.loss.uncert_target!r}; one of "
+                               f"{', '.join(UNCERT_TARGETS)}")
         object_list(cfg.data)
         if int(cfg.eval.seed) >= TRAIN_SEED_MIN:
             raise CorrvizError(f"config key 'eval.seed': {cfg.eval.seed} is in the training seed range "

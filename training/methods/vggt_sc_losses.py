@@ -74,6 +74,21 @@ def reconstruction_error(image_s: torch.Tensor, grid_st: torch.Tensor, grid_ts: 
     return (image_s - round_trip).norm(dim=1)
 
 
+def cycle_error(grid_st: torch.Tensor, grid_ts: torch.Tensor) -> torch.Tensor:
+    """Per-pixel forward-backward distance ||G_ts(G_st(p)) - p|| in grid units of s, (B, H, W).
+
+    The geometric counterpart of :func:`reconstruction_error` (which compares the COLOURS at p and
+    at the round-trip point): ``G_ts`` is read bilinearly at ``G_st(p)``. A pixel whose match lies
+    outside t has no round trip: it gets the largest possible distance, 2 sqrt(2).
+    """
+    b, h, w, _ = grid_st.shape
+    back = F.grid_sample(grid_ts.permute(0, 3, 1, 2), grid_st.to(grid_ts.dtype), mode="bilinear",
+                         padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
+    dist = (back - identity_grid(h, w, grid_st.device, back.dtype)[None]).norm(dim=-1)
+    outside = (grid_st.abs() > 1).any(-1)
+    return torch.where(outside, torch.full_like(dist, 2.0 * 2.0 ** 0.5), dist)
+
+
 def reconstruction_loss(error: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Weighted mean of the round-trip error (weight = confidence x mask)."""
     return (error * weight).sum() / weight.sum().clamp_min(1e-6)
