@@ -5,7 +5,16 @@ checkpoint's predicted confidence with that of the errors the uncertainty loss c
 (``loss.uncert_target``): the colour round-trip error |I_s(p) - I_s(p')| (the spec's ``recon``) and the
 geometric one ||p' - p|| (``cycle``), where p -> grid s->t -> grid t->s -> p'.
 
-    CORRVIZ_WEIGHTS=../shared/weights python scripts/vggt_sc_confidence_check.py --checkpoint RUN
+``--probe N`` also fits the best case of a confidence read out from the checkpoint: logistic regression
+and a small MLP (binary cross-entropy on the TRUE correctness, from the renders' exact dense
+correspondence) on the 32 channels that the DPT head's last layer reads, plus the geometric round-trip
+error, over 1000 valid pixels of each of N training pairs; scored on the held-out points. A confidence
+learnt by the uncertainty loss from the same features cannot be expected to rank better than that.
+
+``--grad-norms N`` prints, on N training batches, the gradient norm of the stage-4 loss without its
+uncertainty term and of the uncertainty term alone at weight 1 (the trainer clips their sum to norm 1).
+
+    CORRVIZ_WEIGHTS=../shared/weights python scripts/vggt_sc_confidence_check.py --checkpoint RUN [--probe 60] [--grad-norms 3]
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
 
 
 def _bilinear(rgb: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -29,12 +39,106 @@ def _bilinear(rgb: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
+class _LastLayerInput:
+    """Forward hook: the (2B, 32, H, W) input of the grid matcher's output layer, with the geometric round
+    trip of the s rows appended as one more channel -> ``features(rows)`` (P, 33) at pixel (row, col)s."""
+
+    def __init__(self, head) -> None:  # noqa: ANN001
+        self.value: torch.Tensor | None = None
+        head.head.head[-1].register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output) -> None:  # noqa: ANN001
+        self.value = inputs[0].detach()
+
+    def features(self, grid: torch.Tensor, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+        from corrviz.training.methods.vggt_sc_losses import cycle_error
+
+        b = grid.shape[0] // 2
+        cyc = cycle_error(grid[:1], torch.cat([grid[b:], grid[:b]])[:1])[0]
+        h = torch.cat([self.value[0], cyc[None]])
+        return h[:, torch.as_tensor(ys), torch.as_tensor(xs)].T
+
+
+def _probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: np.ndarray) -> dict:
+    from corrviz.core.evaluate.dense_grid import confidence_auc
+
+    torch.manual_seed(0)
+    mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
+    d = train_x.shape[1]
+    out = {}
+    for name, net in (("linear", torch.nn.Linear(d, 1)),
+                      ("MLP 64", torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)))):
+        opt = torch.optim.Adam(net.parameters(), 1e-2)
+        pos_weight = (1 - train_y.mean()) / train_y.mean().clamp_min(1e-6)
+        for _ in range(600):
+            logits = net((train_x - mu) / sd)[:, 0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, train_y, pos_weight=pos_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            out[name] = (confidence_auc(net((train_x - mu) / sd)[:, 0].numpy(), train_y.numpy() > 0),
+                         confidence_auc(net((test_x - mu) / sd)[:, 0].numpy(), test_y))
+    return out
+
+
+def _training_features(model, hook: _LastLayerInput, n_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    """Features and true correctness (< 0.05 of the side) at 1000 valid s pixels of ``n_pairs`` training pairs."""
+    from corrviz.core.grid_matcher import pair_forward
+    from corrviz.training.methods.vggt_sc import VGGTSC
+    from corrviz.training.trainer import prepare
+
+    cfg = prepare("vggt_sc", "training/configs/vggt_sc_tiny_stage1.yaml")[1]
+    data = VGGTSC().build_data(cfg)
+    rng = np.random.default_rng(0)
+    xs_all, ys_all = [], []
+    with torch.no_grad():
+        for _ in range(n_pairs):
+            idx = int(rng.integers(len(data.items)))
+            b = data.collate([data.sample(idx, np.random.default_rng(idx))])
+            g_st, _, g_ts, _ = pair_forward(model, b["images"][:1], b["images"][1:])
+            grid = torch.cat([g_st, g_ts])
+            err = (g_st[0] - b["gt"][0]).norm(dim=-1) / 2.0  # grid units -> fraction of the side
+            ys, xs = np.nonzero(b["valid"][0].numpy())
+            pick = rng.permutation(len(ys))[:1000]
+            xs_all.append(hook.features(grid, ys[pick], xs[pick]))
+            ys_all.append(torch.from_numpy((err.numpy()[ys[pick], xs[pick]] < 0.05).astype(np.float32)))
+    return torch.cat(xs_all), torch.cat(ys_all)
+
+
+def _grad_norms(run: str, n_batches: int) -> None:
+    """Gradient norms of the stage-4 terms on ``n_batches`` training batches, starting from checkpoint ``run``."""
+    from corrviz.training.methods.vggt_sc import VGGTSC
+    from corrviz.training.trainer import load_init_checkpoint, prepare
+
+    cfg = prepare("vggt_sc", "training/configs/vggt_sc_tiny_stage4.yaml", ["init.checkpoint=" + run])[1]
+    method = VGGTSC()
+    model = method.build_model(cfg, torch.device("cpu"))
+    load_init_checkpoint(model, run)
+    data = method.build_data(cfg)
+    params = [p for p in model.parameters() if p.requires_grad]
+    weights = dict(model.weights)
+
+    def norm(w: dict) -> float:
+        model.weights = w
+        model.zero_grad()
+        model(batch).loss.backward()
+        return float(torch.cat([p.grad.flatten() for p in params if p.grad is not None]).norm())
+
+    for i in range(n_batches):
+        batch = data.collate([data.sample(i, np.random.default_rng(i))])
+        rest = norm(dict(weights, uncert=0.0))
+        alone = norm({k: float(k == "uncert") for k in weights})
+        print(f"batch {i}: gradient norm of the other terms {rest:.1f}, of the uncertainty term at weight 1 {alone:.3f}")
+    model.weights = weights
+
+
 def main() -> None:
     from corrviz.core.backbones import create_backbone
     from corrviz.core.checkpoint import apply_checkpoint
     from corrviz.core.evaluate.dense_grid import DenseGridSettings, confidence_auc
     from corrviz.core.evaluate.multiview import pick_view_pairs, sample_visible_points
-    from corrviz.core.grid_matcher import predict_flow
+    from corrviz.core.grid_matcher import find_grid_matcher, pair_forward, predict_flow
     from corrviz.core.metrics.multiview import normalised_errors
     from corrviz.training.methods.mef_data import VAL_SEED, cached_view_set
     from corrviz.training.trainer import init_checkpoint_file
@@ -44,10 +148,16 @@ def main() -> None:
     p.add_argument("--backbone", default="vit_tiny_patch16_224")
     p.add_argument("--objects", default="mug,torus,chair,car")
     p.add_argument("--resolution", type=int, default=224)
+    p.add_argument("--probe", type=int, default=0, metavar="N",
+                   help="also fit read-out probes on N training pairs (needs the tiny CPU configs' 224 px renders)")
+    p.add_argument("--grad-norms", type=int, default=0, metavar="N", help="gradient norms of the loss terms")
     a = p.parse_args()
+    if a.grad_norms:
+        _grad_norms(a.checkpoint, a.grad_norms)
     model = apply_checkpoint(create_backbone(a.backbone), init_checkpoint_file(a.checkpoint), kind="grid_matcher")
+    hook = _LastLayerInput(find_grid_matcher(model)) if a.probe else None
     s = DenseGridSettings(n_pairs=3, n_points=500, max_rotation_deg=45.0)
-    errs, conf, cyc, col = [], [], [], []
+    errs, conf, cyc, col, feats = [], [], [], [], []
     for obj in a.objects.split(","):
         vs = cached_view_set(obj, VAL_SEED, 42, a.resolution)
         rng = np.random.default_rng(s.seed)
@@ -61,6 +171,12 @@ def main() -> None:
             conf.append(c)
             cyc.append(np.linalg.norm(back - px, axis=1) / min(va.width, va.height))
             col.append(np.linalg.norm(_bilinear(va.rgb, px) - _bilinear(va.rgb, back), axis=1))
+            if hook is not None:  # renders at the model resolution: canvas pixels = image pixels
+                ims = [torch.from_numpy(v.rgb).permute(2, 0, 1).float()[None] / 255.0 for v in (va, vb)]
+                with torch.no_grad():
+                    g_st, _, g_ts, _ = pair_forward(model, *ims)
+                ij = np.floor(px).astype(int)
+                feats.append(hook.features(torch.cat([g_st, g_ts]), ij[:, 1], ij[:, 0]))
     e, c, r, k = (np.concatenate(v) for v in (errs, conf, cyc, col))
     ok = e < s.auc_delta
     print(f"{len(e)} points, {ok.mean() * 100:.1f} % correct (< {s.auc_delta} of the side)")
@@ -68,6 +184,11 @@ def main() -> None:
     print(f"AUC -colour round trip (recon): {confidence_auc(-k, ok):.3f}")
     print(f"AUC -geometric round trip (cycle): {confidence_auc(-r, ok):.3f}")
     print(f"confidence spread: min {c.min():.3f} median {np.median(c):.3f} max {c.max():.3f}")
+    if hook is not None:
+        tx, ty = _training_features(model, hook, a.probe)
+        print(f"probes on {len(ty)} training pixels ({float(ty.mean()) * 100:.1f} % correct), true correctness, BCE:")
+        for name, (auc_train, auc_test) in _probe(tx, ty, torch.cat(feats), ok).items():
+            print(f"  {name}: AUC training pixels {auc_train:.3f}, held-out points {auc_test:.3f}")
 
 
 if __name__ == "__main__":
