@@ -23,20 +23,17 @@ import argparse
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
-def _bilinear(rgb: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 image at pixel points (N, 2) (x, y; centres at +0.5), bilinear, edge-clamped -> (N, 3)."""
+def _colour_at(rgb: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 image at pixel points (N, 2), bilinear and edge-clamped as the losses warp -> (N, 3)."""
+    from corrviz.core.transforms import pixels_to_grid
+
     h, w = rgb.shape[:2]
-    x = np.clip(xy[:, 0] - 0.5, 0, w - 1)
-    y = np.clip(xy[:, 1] - 0.5, 0, h - 1)
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    im = rgb.astype(np.float64) / 255.0
-    top = im[y0, x0] * (1 - fx) + im[y0, x1] * fx
-    bottom = im[y1, x0] * (1 - fx) + im[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    img = torch.from_numpy(rgb).permute(2, 0, 1).double()[None] / 255.0
+    at = pixels_to_grid(torch.from_numpy(np.asarray(xy, np.float64)), w, h)[None, None]
+    return F.grid_sample(img, at, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0].T.numpy()
 
 
 class _LastLayerInput:
@@ -50,12 +47,11 @@ class _LastLayerInput:
     def _keep(self, module, inputs, output) -> None:  # noqa: ANN001
         self.value = inputs[0].detach()
 
-    def features(self, grid: torch.Tensor, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+    def features(self, grid_st: torch.Tensor, grid_ts: torch.Tensor, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
+        """Of the first pair of the last forward; grids (1, H, W, 2)."""
         from corrviz.training.methods.vggt_sc_losses import cycle_error
 
-        b = grid.shape[0] // 2
-        cyc = cycle_error(grid[:1], torch.cat([grid[b:], grid[:b]])[:1])[0]
-        h = torch.cat([self.value[0], cyc[None]])
+        h = torch.cat([self.value[0], cycle_error(grid_st, grid_ts)])
         return h[:, torch.as_tensor(ys), torch.as_tensor(xs)].T
 
 
@@ -97,11 +93,10 @@ def _training_features(model, hook: _LastLayerInput, n_pairs: int) -> tuple[torc
             idx = int(rng.integers(len(data.items)))
             b = data.collate([data.sample(idx, np.random.default_rng(idx))])
             g_st, _, g_ts, _ = pair_forward(model, b["images"][:1], b["images"][1:])
-            grid = torch.cat([g_st, g_ts])
             err = (g_st[0] - b["gt"][0]).norm(dim=-1) / 2.0  # grid units -> fraction of the side
             ys, xs = np.nonzero(b["valid"][0].numpy())
             pick = rng.permutation(len(ys))[:1000]
-            xs_all.append(hook.features(grid, ys[pick], xs[pick]))
+            xs_all.append(hook.features(g_st, g_ts, ys[pick], xs[pick]))
             ys_all.append(torch.from_numpy((err.numpy()[ys[pick], xs[pick]] < 0.05).astype(np.float32)))
     return torch.cat(xs_all), torch.cat(ys_all)
 
@@ -130,7 +125,6 @@ def _grad_norms(run: str, n_batches: int) -> None:
         rest = norm(dict(weights, uncert=0.0))
         alone = norm({k: float(k == "uncert") for k in weights})
         print(f"batch {i}: gradient norm of the other terms {rest:.1f}, of the uncertainty term at weight 1 {alone:.3f}")
-    model.weights = weights
 
 
 def main() -> None:
@@ -138,8 +132,9 @@ def main() -> None:
     from corrviz.core.checkpoint import apply_checkpoint
     from corrviz.core.evaluate.dense_grid import DenseGridSettings, confidence_auc
     from corrviz.core.evaluate.multiview import pick_view_pairs, sample_visible_points
-    from corrviz.core.grid_matcher import find_grid_matcher, pair_forward, predict_flow
+    from corrviz.core.grid_matcher import find_grid_matcher, predict_flow
     from corrviz.core.metrics.multiview import normalised_errors
+    from corrviz.core.transforms import pixels_to_grid
     from corrviz.training.methods.mef_data import VAL_SEED, cached_view_set
     from corrviz.training.trainer import init_checkpoint_file
 
@@ -170,13 +165,12 @@ def main() -> None:
             errs.append(normalised_errors(pred, gt, (vb.width, vb.height)))
             conf.append(c)
             cyc.append(np.linalg.norm(back - px, axis=1) / min(va.width, va.height))
-            col.append(np.linalg.norm(_bilinear(va.rgb, px) - _bilinear(va.rgb, back), axis=1))
-            if hook is not None:  # renders at the model resolution: canvas pixels = image pixels
-                ims = [torch.from_numpy(v.rgb).permute(2, 0, 1).float()[None] / 255.0 for v in (va, vb)]
-                with torch.no_grad():
-                    g_st, _, g_ts, _ = pair_forward(model, *ims)
+            col.append(np.linalg.norm(_colour_at(va.rgb, px) - _colour_at(va.rgb, back), axis=1))
+            if hook is not None:  # the hook holds predict_flow's forward; renders at the model size: canvas = image
+                g_st, g_ts = (pixels_to_grid(torch.from_numpy(f).float(), va.width, va.height)[None]
+                              for f in (flow.st, flow.ts))
                 ij = np.floor(px).astype(int)
-                feats.append(hook.features(torch.cat([g_st, g_ts]), ij[:, 1], ij[:, 0]))
+                feats.append(hook.features(g_st, g_ts, ij[:, 1], ij[:, 0]))
     e, c, r, k = (np.concatenate(v) for v in (errs, conf, cyc, col))
     ok = e < s.auc_delta
     print(f"{len(e)} points, {ok.mean() * 100:.1f} % correct (< {s.auc_delta} of the side)")

@@ -100,11 +100,12 @@ class VGGTSCModel(TrainModel):
         if w["recon"]:
             terms["recon"] = L.reconstruction_loss(error, conf.detach() * masks)
         if w["uncert"]:
+            follow, where = error, masks  # the spec: the colour round trip over the object mask
             if self.uncert_target == "cycle":
-                error = L.cycle_error(grid, other_grid)
+                follow = L.cycle_error(grid, other_grid)
             elif self.uncert_target == "dense":
-                error, masks = (grid - b["gt"]).norm(dim=-1), b["valid"]
-            terms["uncert"] = L.uncertainty_loss(conf, error, masks, self.lambda_conf)
+                follow, where = (grid - b["gt"]).norm(dim=-1), b["valid"]
+            terms["uncert"] = L.uncertainty_loss(conf, follow, where, self.lambda_conf)
         loss = sum(w[k] * v for k, v in terms.items())
         logs = {k: float(v.detach()) for k, v in terms.items()}
         with torch.no_grad():
