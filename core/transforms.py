@@ -273,7 +273,7 @@ def image_to_normalized_torch(t: CanvasTransform, xy: torch.Tensor) -> torch.Ten
     return torch.stack([2.0 * cx / t.canvas_w - 1.0, 2.0 * cy / t.canvas_h - 1.0], dim=-1)
 
 
-def _resize_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def resize_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Bicubic antialiased resize of (B, C, H, W) in float: PIL's kernel (a = -0.5, support widened when shrinking)."""
     if x.shape[-2:] == (h, w):
         return x
@@ -302,9 +302,9 @@ def render_canvas_torch(images: torch.Tensor, t: CanvasTransform) -> torch.Tenso
         side = max(t.image_w, t.image_h)
         sq = x.new_ones((x.shape[0], 3, side, side))
         sq[..., : t.image_h, : t.image_w] = x
-        out = _resize_torch(sq, t.canvas_h, t.canvas_w)
+        out = resize_torch(sq, t.canvas_h, t.canvas_w)
     else:
-        content = _resize_torch(x, t.content_h, t.content_w)
+        content = resize_torch(x, t.content_h, t.content_w)
         ox, oy = int(t.ox), int(t.oy)
         out = F.pad(content, (ox, t.canvas_w - t.content_w - ox, oy, t.canvas_h - t.content_h - oy))
     return out[0] if single else out

@@ -13,7 +13,7 @@ from corrviz.core.backbones import create_backbone
 from corrviz.core.checkpoint import apply_checkpoint, save_checkpoint
 from corrviz.core.errors import CheckpointMismatchError, DatasetError
 from corrviz.training.methods.mef import MEF, view_pairs_exist
-from corrviz.training.methods.mef_data import MEFData, check_training_objects, random_affine, warp
+from corrviz.training.methods.mef_data import MEFData, check_training_objects, prefilter, random_affine, warp
 from corrviz.training.trainer import prepare
 
 WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights"
@@ -110,6 +110,42 @@ def test_augmentation_moves_points_with_the_image():
         want = affine[:, :2] @ np.array([40.5, 20.5]) + affine[:, 2]
         if (want >= 0).all() and (want < 96).all():
             assert abs(peak[1] + 0.5 - want[0]) <= 1.0 and abs(peak[0] + 0.5 - want[1]) <= 1.0
+
+
+def test_large_renders_are_prefiltered_like_the_evaluation_canvas():
+    """A 512 px render reaches the network the way evaluation images do (antialiased bicubic resize to
+    224), not through an aliased bilinear warp, and the rewritten affine still moves points with it."""
+    from corrviz.core.transforms import CanvasTransform, render_canvas
+
+    class NoAug:
+        affine_p = 0.0
+
+    rng = np.random.default_rng(0)
+    rgb = (rng.uniform(0, 1, (512, 512, 3)) > 0.5).astype(np.float32)  # pixel-scale checker noise: aliases
+    img = torch.from_numpy(rgb).permute(2, 0, 1)
+    affine = random_affine(rng, NoAug, 512, 224)
+    pre, pre_affine = prefilter(img, affine, 224)
+    out = warp(pre, pre_affine, 224)
+    t = CanvasTransform.create((512, 512), 224, 16)
+    want = torch.from_numpy(render_canvas(rgb, t)).permute(2, 0, 1).clamp(0, 1)  # evaluation canvas, clipped
+    assert float((out - want).abs().max()) < 1e-4
+    aliased = warp(img, affine, 224)
+    assert float((aliased - want).abs().mean()) > 10 * float((out - want).abs().mean())
+
+    class Aug:
+        affine_p, shift, scale, rotate_deg = 1.0, 0.25, 0.25, 45.0
+
+    dot = torch.zeros(1, 512, 512)
+    dot[0, 196:204, 296:304] = 1.0  # an 8 px square centred on (300, 200)
+    for _ in range(5):
+        affine = random_affine(rng, Aug, 512, 224)
+        out = warp(*prefilter(dot, affine, 224), 224)
+        peak = np.unravel_index(int(out[0].argmax()), out[0].shape)
+        want_xy = affine[:, :2] @ np.array([300.0, 200.0]) + affine[:, 2]
+        if (want_xy >= 1).all() and (want_xy < 223).all():
+            assert abs(peak[1] + 0.5 - want_xy[0]) <= 1.0 and abs(peak[0] + 0.5 - want_xy[1]) <= 1.0
+    small = torch.rand(3, 224, 224)
+    assert prefilter(small, affine, 224)[0] is small   # renders at the model size are left alone
 
 
 def test_held_out_objects_never_train(tmp_path):

@@ -38,6 +38,7 @@ from corrviz.core.render import ViewSet, load_view_set, render_views, write_view
 from corrviz.core.settings import cache_dir
 from corrviz.core.synthetic.dataset import SyntheticDataset, make_object
 from corrviz.core.synthetic.objects import GENERATOR_VERSION, list_objects
+from corrviz.core.transforms import resize_torch
 
 from ..method import TrainData
 
@@ -145,6 +146,21 @@ def warp(image: torch.Tensor, affine: np.ndarray, size_out: int, mode: str = "bi
     return F.grid_sample(image[None], grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
 
 
+def prefilter(image: torch.Tensor, affine: np.ndarray, size_out: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Bring a (C, S, S) render larger than ``size_out`` down to ``size_out`` with the feature extractor's
+    antialiased bicubic resize, and return it with ``affine`` rewritten for the resized pixel coordinates.
+
+    Without this, a 512 px render warped straight to 224 px by bilinear sampling is aliased, unlike the
+    evaluation images, which reach the network through the antialiased canvas resize. Renders at or below
+    ``size_out`` are returned unchanged."""
+    size_in = image.shape[-1]
+    if size_in <= size_out:
+        return image, affine
+    s = size_out / size_in
+    resized = resize_torch(image[None], size_out, size_out)[0].clamp(0.0, 1.0)
+    return resized, np.concatenate([affine[:, :2] / s, affine[:, 2:]], axis=1)
+
+
 def colour_jitter(img: torch.Tensor, rng: np.random.Generator, aug: Any) -> torch.Tensor:
     """Brightness, contrast, saturation and hue jitter (torchvision functional ops) in random order."""
     from torchvision.transforms.v2 import functional as TF
@@ -206,7 +222,8 @@ class MEFData(TrainData):
         v = vs.views[index]
         affine = random_affine(rng, self.cfg.data.aug, v.width, self.resolution)
         img = torch.from_numpy(v.rgb).permute(2, 0, 1).float() / 255.0
-        img = colour_jitter(warp(img, affine, self.resolution), rng, self.cfg.data.aug)
+        img, img_affine = prefilter(img, affine, self.resolution)
+        img = colour_jitter(warp(img, img_affine, self.resolution), rng, self.cfg.data.aug)
         mask = warp(torch.from_numpy(v.mask.astype(np.float32))[None], affine, self.resolution, "nearest")
         return img * (mask > 0.5), affine
 
