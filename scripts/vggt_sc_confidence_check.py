@@ -55,6 +55,25 @@ class _LastLayerInput:
         return h[:, torch.as_tensor(ys), torch.as_tensor(xs)].T
 
 
+CUE_NAMES = ("cosine of the frozen features at the prediction", "-distance of the prediction to the NN match",
+             "cosine at the prediction - best cosine (NN)")
+
+
+def _feature_cues(fa, fb, px: np.ndarray, pred: np.ndarray, mask_b: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """(N, 3) cues from the FROZEN backbone's features (they need no training, so cannot overfit objects)."""
+    from corrviz.core.matching import match_points
+    from corrviz.core.transforms import mask_to_grid
+
+    sa = F.normalize(fa.sample(px).float(), dim=-1)
+    sb = F.normalize(fb.sample(pred).float(), dim=-1)
+    cos_pred = (sa * sb).sum(-1).numpy()
+    m = match_points(fa, fb, px, "nn", trg_mask=mask_to_grid(mask_b, fb.transform, threshold=0.25))
+    nn_xy = np.asarray(m.trg_xy)
+    cos_nn = (sa * F.normalize(fb.sample(nn_xy).float(), dim=-1)).sum(-1).numpy()
+    side = min(mask_b.shape)
+    return np.stack([cos_pred, -np.linalg.norm(nn_xy - pred, axis=1) / side, cos_pred - cos_nn], axis=1)
+
+
 def _probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: np.ndarray) -> dict:
     from corrviz.core.evaluate.dense_grid import confidence_auc
 
@@ -132,6 +151,7 @@ def main() -> None:
     from corrviz.core.checkpoint import apply_checkpoint
     from corrviz.core.evaluate.dense_grid import DenseGridSettings, confidence_auc
     from corrviz.core.evaluate.multiview import pick_view_pairs, sample_visible_points
+    from corrviz.core.features import FeatureExtractor, FeatureOptions
     from corrviz.core.grid_matcher import find_grid_matcher, predict_flow
     from corrviz.core.metrics.multiview import normalised_errors
     from corrviz.core.transforms import pixels_to_grid
@@ -152,7 +172,8 @@ def main() -> None:
     model = apply_checkpoint(create_backbone(a.backbone), init_checkpoint_file(a.checkpoint), kind="grid_matcher")
     hook = _LastLayerInput(find_grid_matcher(model)) if a.probe else None
     s = DenseGridSettings(n_pairs=3, n_points=500, max_rotation_deg=45.0)
-    errs, conf, cyc, col, feats = [], [], [], [], []
+    errs, conf, cyc, col, feats, cues = [], [], [], [], [], []
+    extractor = FeatureExtractor(create_backbone(a.backbone), FeatureOptions(resolution=a.resolution), cache=None)
     for obj in a.objects.split(","):
         vs = cached_view_set(obj, VAL_SEED, 42, a.resolution)
         rng = np.random.default_rng(s.seed)
@@ -166,6 +187,7 @@ def main() -> None:
             conf.append(c)
             cyc.append(np.linalg.norm(back - px, axis=1) / min(va.width, va.height))
             col.append(np.linalg.norm(_colour_at(va.rgb, px) - _colour_at(va.rgb, back), axis=1))
+            cues.append(_feature_cues(extractor.extract(va.rgb), extractor.extract(vb.rgb), px, pred, vb.mask))
             if hook is not None:  # the hook holds predict_flow's forward; renders at the model size: canvas = image
                 g_st, g_ts = (pixels_to_grid(torch.from_numpy(f).float(), va.width, va.height)[None]
                               for f in (flow.st, flow.ts))
@@ -177,6 +199,9 @@ def main() -> None:
     print(f"AUC predicted confidence: {confidence_auc(c, ok):.3f}")
     print(f"AUC -colour round trip (recon): {confidence_auc(-k, ok):.3f}")
     print(f"AUC -geometric round trip (cycle): {confidence_auc(-r, ok):.3f}")
+    fc = np.concatenate(cues)
+    for k_, name in enumerate(CUE_NAMES):
+        print(f"AUC {name}: {confidence_auc(fc[:, k_], ok):.3f}")
     print(f"confidence spread: min {c.min():.3f} median {np.median(c):.3f} max {c.max():.3f}")
     if hook is not None:
         tx, ty = _training_features(model, hook, a.probe)
